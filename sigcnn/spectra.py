@@ -1,0 +1,366 @@
+"""Power spectra, Nyquist boxes, aliasing ratio, shiftability error, Fourier shift.
+
+All functions take NHWC arrays ``[N, H, W, C]``; spectra are over the spatial axes
+H and W on the periodic grid (DFT), with frequencies in cycles/pixel in
+``np.fft.fftfreq`` order (``[0, 1/H, ..., -1/H]``). A 1-D signal of length W is an
+image with H = 1: pass ``x[None, None, :, None]`` and ``stride=(1, s)``.
+
+The two measures at the heart of sigcnn, for an undecimated response r2 whose
+strided version is ``r = r2[:, ::sy, ::sx]``:
+
+* ``aliasing_ratio(r2, stride)``: the fraction of r2's (mean-removed) energy at
+  frequencies outside the open Nyquist box ``|fy| < 1/(2 sy), |fx| < 1/(2 sx)``;
+  bins exactly at ``±1/(2 s)`` count as outside. 0 for a band-limited r2, 1 for a
+  tone above Nyquist.
+* ``shiftability_error(r2, stride)``: ``||r2 - B(r)||² / ||r2 - mean||²`` with B the
+  ideal periodic band-limited interpolation back to the full grid. 0 when r2 is
+  band-limited (r is shiftable: its response to any shift is an interpolation of
+  its samples), 2 for an on-grid tone above Nyquist (the alias is orthogonal to the
+  original).
+
+References:
+  Simoncelli, Freeman, Adelson & Heeger, "Shiftable multiscale transforms", IEEE
+  Trans. Inf. Theory 38(2), 1992.
+  Azulay & Weiss, "Why do deep convolutional networks generalize so poorly to
+  small image transformations?", JMLR 20(184), 2019.
+  Vaidyanathan, "Multirate Systems and Filter Banks", Prentice Hall, 1993.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from sigcnn._checks import as_pair, check_finite, check_float_array, check_nhwc
+
+__all__ = [
+    "aliasing_ratio",
+    "axis_profile",
+    "fourier_shift",
+    "fourier_upsample",
+    "frequencies",
+    "nyquist_mask",
+    "power_spectrum",
+    "radial_profile",
+    "shiftability_error",
+]
+
+
+def _check_signal(name, x):
+    x = check_float_array(name, x)
+    x = check_nhwc(name, x)
+    check_finite(name, x)
+    return x
+
+
+def _check_stride(stride, shape, *, divides):
+    sy, sx = as_pair("stride", stride)
+    h, w = shape[1], shape[2]
+    if divides and (h % sy or w % sx):
+        hint = (" For a 1-D signal of shape [N, 1, W, C] use stride=(1, s)."
+                if h == 1 else "")
+        raise ValueError(
+            f"`stride` {(sy, sx)} must divide the spatial size (H, W) = {(h, w)} "
+            f"for a periodic band-limited interpolation.{hint}")
+    return sy, sx
+
+
+def _center(x):
+    return x - jnp.mean(x, axis=(1, 2), keepdims=True)
+
+
+def frequencies(n: int) -> np.ndarray:
+    """DFT bin frequencies in cycles/pixel, ``np.fft.fftfreq(n)`` order.
+
+    Args:
+      n: number of samples.
+
+    Returns:
+      float64 NumPy array, shape [n], in [-0.5, 0.5).
+    """
+    return np.fft.fftfreq(n)
+
+
+def nyquist_mask(shape, stride) -> np.ndarray:
+    """Open Nyquist box of the ``(sy, sx)``-grid on the ``H x W`` DFT grid.
+
+    Args:
+      shape: (H, W), or any shape whose last three axes... (an NHWC shape is
+        accepted too: its axes 1 and 2 are used).
+      stride: s or (sy, sx).
+
+    Returns:
+      bool NumPy array, shape [H, W], True where ``|fy| < 1/(2 sy)`` and
+      ``|fx| < 1/(2 sx)`` (computed in exact integer arithmetic: bin k of an
+      N-point DFT is inside iff ``2 s |k| < N``). Bins at exactly ``±1/(2s)`` are
+      outside.
+    """
+    shape = tuple(shape)
+    if len(shape) == 4:
+        shape = shape[1:3]
+    if len(shape) != 2:
+        raise ValueError(
+            f"`shape` must be (H, W) or an NHWC shape; got {shape!r}.")
+    sy, sx = as_pair("stride", stride)
+    ky = np.abs(np.fft.fftfreq(shape[0]) * shape[0]).round().astype(np.int64)
+    kx = np.abs(np.fft.fftfreq(shape[1]) * shape[1]).round().astype(np.int64)
+    return (2 * sy * ky[:, None] < shape[0]) & (2 * sx * kx[None, :] < shape[1])
+
+
+def power_spectrum(x, *, remove_mean: bool = True, reduce: bool = True):
+    """Power spectrum over the spatial axes, normalised so that Parseval holds.
+
+    ``P[k] = |DFT(x)[k]|² / (H W)``, so ``P.sum(axes (H, W)) == (x**2).sum(axes (H,
+    W))`` per image and channel.
+
+    Args:
+      x: float array, shape [N, H, W, C].
+      remove_mean: subtract each image-channel's spatial mean first (drops DC).
+      reduce: if True, average over N and C.
+
+    Returns:
+      float array, shape [H, W] if ``reduce`` else [N, H, W, C], in
+      ``np.fft.fftfreq`` order (use ``np.fft.fftshift`` to centre it for plots).
+
+    Raises:
+      ValueError: if x is not rank 4 or holds NaN/Inf. TypeError: non-float x.
+    """
+    x = _check_signal("x", x)
+    if remove_mean:
+        x = _center(x)
+    h, w = x.shape[1], x.shape[2]
+    p = jnp.abs(jnp.fft.fft2(x, axes=(1, 2))) ** 2 / (h * w)
+    p = p.astype(x.dtype)
+    return jnp.mean(p, axis=(0, 3)) if reduce else p
+
+
+def _outside_fraction(x, stride):
+    """Energy fraction of x outside the open Nyquist box (rfft with weights)."""
+    h, w = x.shape[1], x.shape[2]
+    p = jnp.abs(jnp.fft.rfft2(x, axes=(1, 2))) ** 2
+    e = jnp.sum(p, axis=(0, 3))                       # [H, W//2 + 1]
+    wt = np.full(w // 2 + 1, 2.0)
+    wt[0] = 1.0
+    if w % 2 == 0:
+        wt[-1] = 1.0
+    inside = nyquist_mask((h, w), stride)[:, : w // 2 + 1]
+    e = e * jnp.asarray(wt, e.dtype)[None, :]
+    total = jnp.sum(e)
+    outside = jnp.sum(jnp.where(jnp.asarray(inside), 0.0, e))
+    return jnp.where(total > 0, outside / jnp.where(total > 0, total, 1.0), 0.0)
+
+
+def aliasing_ratio(r2, stride):
+    """Fraction of the energy of ``r2`` at or above the Nyquist rate of its stride.
+
+    Each image-channel of r2 has its spatial mean removed; then |DFT|² over H and
+    W is summed over N and C, and the fraction outside the open box ``|fy| <
+    1/(2 sy), |fx| < 1/(2 sx)`` is returned. Bins exactly at ``±1/(2 s)`` count as
+    outside.
+
+    Args:
+      r2: float array, shape [N, H, W, C]: an undecimated (full-resolution)
+        response.
+      stride: s or (sy, sx): the stride at which r2 is sampled.
+
+    Returns:
+      float scalar in [0, 1]: 0 for a band-limited r2, 1 for a tone above Nyquist,
+      0 for a constant r2.
+
+    Examples:
+      >>> import jax.numpy as jnp, sigcnn as sc
+      >>> u = jnp.arange(16.0)
+      >>> tone = lambda f: jnp.cos(2 * jnp.pi * f * u).reshape(1, 1, 16, 1)
+      >>> float(sc.aliasing_ratio(tone(2 / 16), (1, 2)))
+      0.0
+      >>> float(sc.aliasing_ratio(tone(5 / 16), (1, 2)))
+      1.0
+
+    References:
+      Azulay & Weiss, JMLR 2019, §3 (energy above the Nyquist rate of r2).
+    """
+    r2 = _check_signal("r2", r2)
+    stride = _check_stride(stride, r2.shape, divides=False)
+    return _outside_fraction(_center(r2), stride)
+
+
+def _upsample_axis(y, factor, axis, n_out):
+    """Periodic band-limited interpolation of y along `axis` to length n_out."""
+    if factor == 1:
+        return y
+    m = y.shape[axis]
+    spec = jnp.fft.fft(y, axis=axis)
+    spec = jnp.moveaxis(spec, axis, -1)
+    shape = spec.shape[:-1] + (n_out,)
+    pos = (m + 1) // 2                     # bins 0 .. pos-1 are non-negative
+    neg = m // 2 - (1 if m % 2 == 0 else 0)  # bins -neg .. -1 strictly negative
+    out = jnp.zeros(shape, spec.dtype)
+    out = out.at[..., :pos].set(spec[..., :pos])
+    if neg:
+        out = out.at[..., n_out - neg:].set(spec[..., m - neg:])
+    if m % 2 == 0:                         # split the Nyquist bin symmetrically
+        nyq = spec[..., m // 2] / 2
+        out = out.at[..., m // 2].add(nyq)
+        out = out.at[..., n_out - m // 2].add(nyq)
+    out = jnp.moveaxis(out, -1, axis)
+    return jnp.fft.ifft(out, axis=axis) * factor
+
+
+def fourier_upsample(r, stride):
+    """Ideal periodic band-limited interpolation B of samples back to the full grid.
+
+    Fourier zero-padding: the DFT of the ``H' x W'`` samples is placed at the same
+    frequencies of an ``sy H' x sx W'`` grid, the Nyquist bin of an even-length
+    axis split equally between ``+1/2`` and ``-1/2`` of the sample rate. Then
+    ``fourier_upsample(r2[:, ::s, ::s], s) == r2`` exactly when r2 has no energy
+    at or above ``1/(2s)``.
+
+    Args:
+      r: float array, shape [N, H', W', C]: samples on the s-grid.
+      stride: s or (sy, sx).
+
+    Returns:
+      float array, shape [N, sy H', sx W', C], with ``out[:, ::sy, ::sx] == r``.
+    """
+    r = check_float_array("r", r)
+    r = check_nhwc("r", r)
+    sy, sx = as_pair("stride", stride)
+    y = _upsample_axis(r.astype(jnp.result_type(r.dtype, jnp.complex64)), sy, 1,
+                       sy * r.shape[1])
+    y = _upsample_axis(y, sx, 2, sx * r.shape[2])
+    return jnp.real(y).astype(r.dtype)
+
+
+def shiftability_error(r2, stride):
+    """How far the strided response ``r2[::s]`` is from being shiftable.
+
+    ``||c - B(c[:, ::sy, ::sx])||² / ||c||²`` with ``c`` = r2 minus each
+    image-channel's spatial mean, B = :func:`fourier_upsample` (ideal periodic
+    band-limited interpolation), and sums over N, H, W and C.
+
+    Args:
+      r2: float array, shape [N, H, W, C], H divisible by sy and W by sx.
+      stride: s or (sy, sx).
+
+    Returns:
+      float scalar >= 0: 0 when r2 is band-limited below ``1/(2s)`` (the samples
+      determine every shift), 2 for a single on-grid tone above Nyquist, 0 for a
+      constant r2.
+
+    Raises:
+      ValueError: if the stride does not divide (H, W), or r2 holds NaN/Inf.
+
+    References:
+      Simoncelli et al., "Shiftable multiscale transforms", 1992.
+      Azulay & Weiss, JMLR 2019, §3.
+    """
+    r2 = _check_signal("r2", r2)
+    sy, sx = _check_stride(stride, r2.shape, divides=True)
+    c = _center(r2)
+    rec = fourier_upsample(c[:, ::sy, ::sx], (sy, sx))
+    num = jnp.sum((c - rec) ** 2)
+    den = jnp.sum(c ** 2)
+    return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), 0.0)
+
+
+def fourier_shift(x, shift):
+    """Band-limited circular shift by a real-valued (dy, dx) number of pixels.
+
+    Multiplies the DFT by ``exp(-2 pi i (fy dy + fx dx))`` and keeps the real part
+    (which splits the Nyquist bin symmetrically). For integer shifts it equals
+    ``jnp.roll(x, (dy, dx), axis=(1, 2))`` to rounding; for fractional shifts it is
+    the shift of the periodic band-limited interpolant of x.
+
+    Args:
+      x: float array, shape [N, H, W, C].
+      shift: (dy, dx) pair of real numbers, or an array of shape [2] (may be
+        traced, e.g. under ``jax.vmap`` over shifts).
+
+    Returns:
+      array, shape [N, H, W, C], dtype of x.
+
+    Examples:
+      >>> import jax.numpy as jnp, sigcnn as sc
+      >>> x = jnp.arange(4.0).reshape(1, 1, 4, 1)
+      >>> sc.fourier_shift(x, (0, 1))[0, 0, :, 0].round(4)
+      Array([3., 0., 1., 2.], dtype=float32)
+    """
+    x = _check_signal("x", x)
+    if isinstance(shift, (tuple, list)):
+        if len(shift) != 2:
+            raise ValueError(
+                f"`shift` must be a pair (dy, dx) of real numbers; got {shift!r}.")
+        try:
+            shift = [float(s) if not hasattr(s, "dtype") else s for s in shift]
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"`shift` must be a pair (dy, dx) of real numbers; got "
+                f"{shift!r}.") from None
+        shift = jnp.stack([jnp.asarray(s) for s in shift])
+    shift = jnp.asarray(shift)
+    if shift.shape != (2,) or jnp.issubdtype(shift.dtype, jnp.complexfloating):
+        raise ValueError(
+            f"`shift` must be a pair (dy, dx) of real numbers; got an array of "
+            f"shape {shift.shape} and dtype {shift.dtype}.")
+    h, w = x.shape[1], x.shape[2]
+    rdt = jnp.result_type(x.dtype, jnp.float32)
+    shift = shift.astype(rdt)
+    fy = jnp.asarray(np.fft.fftfreq(h), rdt)
+    fx = jnp.asarray(np.fft.fftfreq(w), rdt)
+    phase = jnp.exp(-2j * jnp.pi * (fy[:, None] * shift[0]
+                                    + fx[None, :] * shift[1]))
+    spec = jnp.fft.fft2(x, axes=(1, 2)) * phase[None, :, :, None]
+    return jnp.real(jnp.fft.ifft2(spec, axes=(1, 2))).astype(x.dtype)
+
+
+def radial_profile(spectrum, *, bins: int | None = None):
+    """Mean power in rings of radial frequency ``sqrt(fy² + fx²)``.
+
+    Args:
+      spectrum: array, shape [H, W], in ``np.fft.fftfreq`` order (as returned by
+        :func:`power_spectrum` with ``reduce=True``).
+      bins: number of rings over [0, 0.5·sqrt(2)]; default ``max(H, W) // 2``.
+
+    Returns:
+      (radii, profile): NumPy arrays of shape [bins]: ring centres in
+      cycles/pixel and mean power per ring (NaN for empty rings).
+    """
+    s = np.asarray(spectrum)
+    if s.ndim != 2:
+        raise ValueError(
+            f"`spectrum` must be a 2-D [H, W] power spectrum; got shape {s.shape}.")
+    h, w = s.shape
+    if bins is None:
+        bins = max(2, max(h, w) // 2)
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.fftfreq(w)[None, :]
+    r = np.sqrt(fy ** 2 + fx ** 2)
+    edges = np.linspace(0.0, 0.5 * np.sqrt(2.0) + 1e-12, bins + 1)
+    idx = np.clip(np.digitize(r, edges) - 1, 0, bins - 1)
+    total = np.bincount(idx.ravel(), weights=s.ravel(), minlength=bins)
+    count = np.bincount(idx.ravel(), minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prof = total / count
+    return 0.5 * (edges[1:] + edges[:-1]), prof
+
+
+def axis_profile(spectrum, axis: int):
+    """Energy per frequency along one axis (the other axis summed).
+
+    Args:
+      spectrum: array, shape [H, W], in ``np.fft.fftfreq`` order.
+      axis: 0 for fy (rows), 1 for fx (columns).
+
+    Returns:
+      (freqs, energy): NumPy arrays sorted by frequency in [-0.5, 0.5).
+    """
+    s = np.asarray(spectrum)
+    if s.ndim != 2:
+        raise ValueError(
+            f"`spectrum` must be a 2-D [H, W] power spectrum; got shape {s.shape}.")
+    if axis not in (0, 1):
+        raise ValueError(f"`axis` must be 0 (fy) or 1 (fx); got {axis!r}.")
+    e = s.sum(axis=1 - axis)
+    f = np.fft.fftfreq(s.shape[axis])
+    order = np.argsort(f)
+    return f[order], e[order]
