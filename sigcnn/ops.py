@@ -21,7 +21,11 @@ reads the input around ``s * i``: a window of size ``k`` with dilation ``d`` cov
 positions). ``dilation`` spreads kernel taps and pooling windows ``d`` pixels apart
 and scales the padding by ``d``, so a stack of strided ops equals the stack of its
 undecimated versions (stride 1, each op dilated by the product of the strides in
-front of it) sampled at the total stride: the à trous algorithm.
+front of it) sampled at the total stride: the à trous algorithm. This stack identity
+is exact for ``"circular"``, ``"zero"`` and ``"valid"`` padding. For ``"reflect"``
+it holds only when ``H - 1`` and ``W - 1`` are multiples of the total stride:
+otherwise the strided and the undecimated grids mirror about different last
+samples and the far edge differs.
 
 Unlike lax's ``"SAME"`` string, whose padding depends on the stride and shifts the
 sampling phase by one pixel on even sizes, these modes never move the sampling grid.
@@ -116,15 +120,15 @@ def _validate_padding(padding, x, window, dilation, op_name):
         ext = d * (k - 1) + 1
         if padding == "valid" and size < ext:
             raise ValueError(
-                f"{op_name}: with padding='valid' the spatial size {size} of `x` "
+                f"{op_name}: with `padding`='valid' the spatial size {size} of `x` "
                 f"(axis {axis}) must be at least the dilated window extent "
                 f"{ext} (window {k}, dilation {d}); got x.shape={tuple(x.shape)}.")
         if padding == "reflect":
             lo, hi = window_pads(k, d)
             if max(lo, hi) >= size:
                 raise ValueError(
-                    f"{op_name}: padding='reflect' needs a pad smaller than the "
-                    f"spatial size, but axis {axis} has size {size} and the "
+                    f"{op_name}: `padding`='reflect' needs a pad smaller than the "
+                    f"spatial size of `x`, but axis {axis} has size {size} and the "
                     f"window {k} with dilation {d} needs a pad of {max(lo, hi)}. "
                     f"Use padding='circular' or 'zero', or a larger input.")
 
@@ -162,11 +166,12 @@ def _pad(x, window, dilation, padding, value=0.0):
 
 
 def _check_inputs(x, stride, dilation, padding):
-    x = check_float_array("x", x)
-    x = check_nhwc("x", x)
+    # options first: a bad option fails before x is converted or copied
     stride = as_pair("stride", stride)
     dilation = as_pair("dilation", dilation)
     check_choice("padding", padding, PADDING_MODES)
+    x = check_nhwc("x", x)
+    x = check_float_array("x", x)
     return x, stride, dilation
 
 
@@ -216,6 +221,8 @@ def conv(x, kernel, *, stride=1, dilation=1, padding: Padding = "zero"):
             f"kernel.shape[2]) and groups must divide C_out={kout}. Is `x` NHWC "
             f"and `kernel` HWIO?")
     _validate_padding(padding, x, (kh, kw), dilation, "conv")
+    dtype = jnp.result_type(x.dtype, kernel.dtype)   # lax needs equal dtypes
+    x, kernel = x.astype(dtype), kernel.astype(dtype)
     xp = _pad(x, (kh, kw), dilation, padding)
     return lax.conv_general_dilated(
         xp, kernel, window_strides=stride, padding="VALID",
@@ -224,18 +231,18 @@ def conv(x, kernel, *, stride=1, dilation=1, padding: Padding = "zero"):
 
 
 def _pool(x, window, stride, dilation, padding, kind, op_name):
-    x, stride, dilation = _check_inputs(x, stride, dilation, padding)
     window = as_pair("window", window)
+    x, stride, dilation = _check_inputs(x, stride, dilation, padding)
     _validate_padding(padding, x, window, dilation, op_name)
     xp = _pad(x, window, dilation, padding)
     dims = (1, window[0], window[1], 1)
     strides = (1, stride[0], stride[1], 1)
     wdil = (1, dilation[0], dilation[1], 1)
     if kind == "max":
-        init = jnp.array(-jnp.inf, xp.dtype)
+        init = np.array(-np.inf, xp.dtype)
         return lax.reduce_window(xp, init, lax.max, dims, strides, "VALID",
                                  window_dilation=wdil)
-    total = lax.reduce_window(xp, jnp.array(0, xp.dtype), lax.add, dims, strides,
+    total = lax.reduce_window(xp, np.array(0, xp.dtype), lax.add, dims, strides,
                               "VALID", window_dilation=wdil)
     return total / (window[0] * window[1])
 
