@@ -22,10 +22,11 @@ positions). ``dilation`` spreads kernel taps and pooling windows ``d`` pixels ap
 and scales the padding by ``d``, so a stack of strided ops equals the stack of its
 undecimated versions (stride 1, each op dilated by the product of the strides in
 front of it) sampled at the total stride: the à trous algorithm. This stack identity
-is exact for ``"circular"``, ``"zero"`` and ``"valid"`` padding. For ``"reflect"``
-it holds only when ``H - 1`` and ``W - 1`` are multiples of the total stride:
-otherwise the strided and the undecimated grids mirror about different last
-samples and the far edge differs.
+is exact for ``"zero"`` and ``"valid"`` padding at every size. For ``"circular"`` it
+needs the product P of the strides in front of each op to divide H and W (else the
+strided map wraps after ``ceil(H / P)`` samples, the undecimated one after H); for
+``"reflect"``, P must divide ``H - 1`` and ``W - 1`` (else the two grids mirror
+about different last samples and the far edge differs).
 
 Unlike lax's ``"SAME"`` string, whose padding depends on the stride and shifts the
 sampling phase by one pixel on even sizes, these modes never move the sampling grid.

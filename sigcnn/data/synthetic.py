@@ -135,6 +135,8 @@ def bandlimited_field(key, shape, *, cutoff, batch: int = 1, channels: int = 1,
             f"`cutoff` {cutoff!r} keeps no non-DC frequency on a {h}x{w} grid; "
             f"raise it above 1/{max(h, w)}.")
     noise = jax.random.normal(key, (batch, h, w, channels), jnp.float32)
+    # the same draw for every dtype, filtered at (at least) float32 precision
+    noise = noise.astype(jnp.promote_types(dtype, jnp.float32))
     spec = jnp.fft.fft2(noise, axes=(1, 2)) * jnp.asarray(mask)[None, :, :, None]
     f = jnp.real(jnp.fft.ifft2(spec, axes=(1, 2)))
     f = f / jnp.std(f, axis=(1, 2), keepdims=True)
