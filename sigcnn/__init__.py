@@ -5,6 +5,12 @@ generalize so poorly to small image transformations?" (JMLR 2019). Arrays are NH
 kernels HWIO, frequencies in cycles/pixel.
 """
 
+from sigcnn.atrous import (
+    all_shifts as all_shifts,
+    decimation_points as decimation_points,
+    undecimate as undecimate,
+)
+from sigcnn.layer_spectra import layer_spectra as layer_spectra
 from sigcnn.metrics import (
     accuracy as accuracy,
     binomial_ci as binomial_ci,
@@ -40,6 +46,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "accuracy",
+    "all_shifts",
+    "decimation_points",
+    "layer_spectra",
+    "undecimate",
     "binomial_ci",
     "bootstrap_ci",
     "consistency",

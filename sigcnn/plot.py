@@ -17,7 +17,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 __all__ = [
+    "aliasing_depth_figure",
     "blurpool_figure",
+    "layer_spectra_figure",
     "relu_spectrum_figure",
     "shiftability_sweep_figure",
     "verify_figures",
@@ -301,3 +303,84 @@ def verify_figures(checks, directory, *, spectra_2d: Mapping | None = None,
                         stride=white.get("stride", 2), path=path)
         written.append(path)
     return written
+
+
+def layer_spectra_figure(layers: Sequence, *, title: str | None = None,
+                         path=None) -> Figure:
+    """Log power spectrum of each layer's undecimated response, Nyquist box drawn.
+
+    Args:
+      layers: :class:`sigcnn.layer_spectra.LayerSpectrum` records (each with
+        ``name``, ``stride``, ``spectrum`` [H, W] in fftfreq order,
+        ``aliasing_ratio``).
+      title: figure title.
+      path: where to save the PNG (optional).
+
+    Returns:
+      the Figure: one panel per layer, frequencies in cycles/pixel, the open box
+      ``|f| < 1/(2S)`` of the layer's stride S outlined in white.
+    """
+    n = len(layers)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(3.2 * cols, 3.1 * rows + 0.4), layout="constrained")
+    for i, layer in enumerate(layers):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        spec = np.fft.fftshift(np.asarray(layer.spectrum, np.float64))
+        h, w = spec.shape
+        fy = np.fft.fftshift(np.fft.fftfreq(h))
+        fx = np.fft.fftshift(np.fft.fftfreq(w))
+        peak = max(float(spec.max()), 1e-30)
+        img = 10 * np.log10(np.maximum(spec / peak, 1e-8))
+        ext = (fx[0] - 0.5 / w, fx[-1] + 0.5 / w, fy[-1] + 0.5 / h,
+               fy[0] - 0.5 / h)
+        ax.imshow(img, extent=ext, cmap="magma", vmin=-60, vmax=0,
+                  interpolation="nearest")
+        sy, sx = layer.stride
+        ax.add_patch(Rectangle((-0.5 / sx, -0.5 / sy), 1.0 / sx, 1.0 / sy,
+                               fill=False, ec="white", lw=1.2, ls="--"))
+        ax.set_title(f"{layer.name}  S={sy}x{sx}\naliasing ratio "
+                     f"{layer.aliasing_ratio:.2f}", fontsize=9)
+        ax.set_xlabel("fx (cycles/px)", fontsize=8)
+        ax.set_ylabel("fy (cycles/px)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def aliasing_depth_figure(series: Mapping[str, Sequence], *,
+                          title: str | None = None, path=None) -> Figure:
+    """Global aliasing ratio and shiftability error against depth.
+
+    Args:
+      series: label -> sequence of LayerSpectrum records (one curve per model,
+        e.g. baseline vs anti-aliased).
+      title: figure title.
+      path: where to save the PNG (optional).
+
+    Returns:
+      the Figure, two panels sharing the layer axis.
+    """
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    ax1 = fig.add_subplot(1, 2, 1)
+    ax2 = fig.add_subplot(1, 2, 2)
+    names = None
+    for label, layers in series.items():
+        names = [f"{l.name}\n(S={l.stride[0]})" for l in layers]
+        xs = np.arange(len(layers))
+        ax1.plot(xs, [l.aliasing_ratio for l in layers], "o-", label=label)
+        err = [np.nan if l.shiftability_error is None else l.shiftability_error
+               for l in layers]
+        ax2.plot(xs, err, "o-", label=label)
+    for ax, ylabel in ((ax1, "aliasing ratio of r2"),
+                       (ax2, "shiftability error")):
+        ax.set_xticks(np.arange(len(names or [])))
+        ax.set_xticklabels(names or [], fontsize=7)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    ax1.set_ylim(-0.02, 1.02)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
