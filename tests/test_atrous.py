@@ -1,0 +1,734 @@
+"""Tests of sigcnn.atrous: undecimate and all_shifts on networks in four styles.
+
+The identities under test (DESIGN.md):
+
+    f(x) == r2[:, ::sy, ::sx]                                    (any padding)
+    f(roll(x, t))[:, i] == r2[:, S*i - t]                        (circular padding)
+    all_shifts(f, x)[:, ty, tx] == f(roll(x, (ty, tx), (1, 2)))  (circular padding)
+
+References are f itself evaluated on rolled inputs, so no output is hard-coded.
+"""
+
+import functools
+
+import jax
+import jax.extend
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax import lax
+from jax._src import core as _jax_core
+
+import _nets
+from sigcnn import atrous
+from sigcnn.atrous import all_shifts, undecimate
+
+@pytest.fixture(autouse=True, scope="module")
+def _fast_compiles():
+    """On CPU, most XLA optimisations off while this module runs: tiny programs,
+    many compiles (the numerics are the same to rounding)."""
+    if jax.default_backend() != "cpu":  # GPU compilers need their passes
+        yield
+        return
+    before = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)
+
+
+# float32 networks: sums of O(100) products of O(1) numbers (values up to ~30); the
+# undecimated and the strided computations add in different orders. An indexing
+# error would show up as an O(1) difference.
+TOL = dict(rtol=1e-4, atol=1e-4)
+
+
+def _x(shape, seed=1, dtype=jnp.float32):
+    """Standard normal test input (NumPy's generator: no XLA compile per shape)."""
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), dtype)
+
+
+def _is_stride(s):
+    return isinstance(s, tuple) and len(s) == 2 and all(
+        isinstance(i, (int, np.integer)) for i in s)
+
+
+def _roll(x, t):
+    """jnp.roll(x, t, axis=(1, 2)) computed in NumPy (no XLA compile per shift)."""
+    return jnp.asarray(np.roll(np.asarray(x), t, axis=(1, 2)))
+
+
+def check_undecimate(f, x):
+    """Asserts f(x) == r2[:, ::sy, ::sx] leafwise; returns (r2, stride)."""
+    r2, stride = undecimate(f)(x)
+    ref = jax.jit(f)(x)
+    flat_ref, tree = jax.tree.flatten(ref)
+    flat_r2 = tree.flatten_up_to(r2)
+    flat_s = tree.flatten_up_to(stride)
+    for o, r, s in zip(flat_ref, flat_r2, flat_s):
+        assert _is_stride(s), s
+        if s == (1, 1):
+            np.testing.assert_allclose(r, o, **TOL)
+            continue
+        assert r.shape[0] == o.shape[0] and r.shape[3:] == o.shape[3:]
+        np.testing.assert_allclose(r[:, ::s[0], ::s[1]], o, **TOL)
+        # Full input resolution when the strided map covers the input; otherwise
+        # (VALID layers, or extra padding) stride * strided length.
+        for ax, (si, size) in enumerate(zip(s, x.shape[1:3]), start=1):
+            if ax >= o.ndim:
+                continue
+            n = o.shape[ax]
+            want = size if si * (n - 1) < size <= si * n else si * n
+            assert r.shape[ax] == want, (r.shape, o.shape, s)
+    return r2, stride
+
+
+def check_shifts(f, x, *, direct=True, **kw):
+    """Asserts atrous == brute (== f(roll(x, t)) if `direct`); returns atrous."""
+    a = all_shifts(f, x, **kw)
+    b = all_shifts(f, x, method="brute", **kw)
+    jax.tree.map(lambda p, q: np.testing.assert_allclose(p, q, **TOL), a, b)
+    if not direct:
+        return a
+    # Two shifts checked against f directly (independent of the brute path).
+    first = jax.tree.leaves(a)[0]
+    grid = first.shape[1:3]
+    jf = jax.jit(f)
+    for ty, tx in [(0, 0), (grid[0] - 1, grid[1] - 1)]:
+        ref = jf(_roll(x, (ty, tx)))
+        jax.tree.map(lambda p, q: np.testing.assert_allclose(p[:, ty, tx], q, **TOL),
+                     a, ref)
+    return a
+
+
+# --------------------------------------------------------------------------------------
+# undecimate: f(x) == r2[::S] on hand-written networks.
+# --------------------------------------------------------------------------------------
+
+SIZES = [(16, 16), (15, 17)]
+# Every padding with every stride at least once; "SAME" with stride 2 on even sizes
+# pads (0, 1) and shifts the sampling phase.
+PAD_STRIDE = [("SAME", 2), ("SAME", 3), ("SAME", (1, 2)), ("VALID", 2),
+              ("VALID", (1, 2)), (((1, 1), (1, 1)), 3), (((0, 2), (2, 0)), 2),
+              (((0, 2), (2, 0)), (1, 2))]
+
+
+@pytest.mark.parametrize("hw", SIZES)
+@pytest.mark.parametrize("padding, stride", PAD_STRIDE)
+def test_undecimate_lax_nhwc(hw, padding, stride):
+    rng = np.random.default_rng(0)
+    w1 = _nets._he(rng, (3, 3, 2, 3), 18)
+    w2 = _nets._he(rng, (2, 3, 3, 4), 18)
+
+    def f(x):
+        y = jax.nn.relu(_nets.conv_nhwc(x, w1, stride=stride, padding=padding))
+        y = _nets.max_pool(y, 2, 2, "SAME")
+        return _nets.conv_nhwc(y, w2, stride=stride, padding=padding)
+
+    x = _x((2,) + hw + (2,))
+    _, s = check_undecimate(f, x)
+    st = stride if isinstance(stride, tuple) else (stride, stride)
+    assert s == (st[0] * 2 * st[0], st[1] * 2 * st[1])
+
+
+@pytest.mark.parametrize("hw", SIZES)
+@pytest.mark.parametrize("padding", ["SAME", ((1, 0), (2, 1))])
+def test_undecimate_lax_nchw(hw, padding):
+    rng = np.random.default_rng(2)
+    w1 = _nets._he(rng, (4, 2, 3, 3), 18)      # OIHW
+    w2 = _nets._he(rng, (3, 4, 3, 2), 24)
+
+    def f(x):
+        y = jnp.transpose(x, (0, 3, 1, 2))
+        y = jax.nn.gelu(_nets.conv_nchw(y, w1, stride=2, padding=padding))
+        y = _nets.conv_nchw(y, w2, stride=(3, 1), padding=padding)
+        return jnp.transpose(y, (0, 2, 3, 1))
+
+    _, s = check_undecimate(f, _x((2,) + hw + (2,)))
+    assert s == (6, 2)
+
+
+@pytest.mark.parametrize("hw", SIZES)
+def test_undecimate_flax_linen(hw):
+    f = _nets.linen_net(3)
+    _, s = check_undecimate(f, _x((2,) + hw + (3,)))
+    assert s == {"features": (12, 12), "logits": (1, 1)}
+
+
+@pytest.mark.parametrize("hw", SIZES)
+def test_undecimate_flax_nnx(hw):
+    model = _nets.nnx_net(4)
+    _, s = check_undecimate(model, _x((2,) + hw + (3,)))
+    assert s == {"map": (4, 8), "logits": (1, 1)}
+
+
+@pytest.mark.parametrize("hw", SIZES)
+def test_undecimate_equinox(hw):
+    f = _nets.equinox_net(5)
+    _, s = check_undecimate(f, _x((2,) + hw + (3,)))
+    assert s == (4, 4)
+
+
+@pytest.mark.parametrize("hw", SIZES)
+def test_undecimate_depthwise_and_residual(hw):
+    x = _x((2,) + hw + (3,))
+    _, s = check_undecimate(_nets.depthwise(6), x)
+    assert s == (2, 4)
+    for circular in (True, False):
+        f = _nets.residual_net(7, circular=circular)
+        _, s = check_undecimate(f, x)
+        assert s == {"block": (2, 2), "logits": (1, 1)}
+
+
+@pytest.mark.parametrize("hw", SIZES)
+@pytest.mark.parametrize("mode", ["wrap", "reflect", "symmetric", "constant"])
+def test_undecimate_jnp_pad_modes(hw, mode):
+    rng = np.random.default_rng(8)
+    w1 = _nets._he(rng, (3, 3, 2, 3), 18)
+    w2 = _nets._he(rng, (3, 3, 3, 3), 27)
+    w3 = _nets._he(rng, (5, 5, 3, 2), 75)
+
+    def pad(y, lo, hi):
+        return jnp.pad(y, ((0, 0), (lo, hi), (hi, lo), (0, 0)), mode=mode)
+
+    def f(x):
+        y = jnp.tanh(_nets.conv_nhwc(pad(x, 1, 1), w1, stride=2, padding="VALID"))
+        y = _nets.conv_nhwc(pad(y, 1, 2), w2, stride=(2, 3), padding="VALID")
+        return _nets.conv_nhwc(pad(y, 2, 2), w3, padding="VALID")
+
+    check_undecimate(f, _x((2,) + hw + (2,)))
+
+
+def test_r2_gives_the_response_to_every_shift():
+    # DESIGN.md: r(roll(x, t))[i] == r2(x)[S*i - t] with circular padding.
+    f = _nets.circular_vgg(9, spatial=True)
+    x = _x((1, 16, 8, 3))
+    r2, s = undecimate(f)(x)
+    assert s["features"] == (4, 4)
+    jf = jax.jit(f)
+    for t in [(1, 0), (3, 2), (2, 7)]:
+        ref = jf(_roll(x, t))["features"]
+        rows = (4 * np.arange(ref.shape[1]) - t[0]) % 16
+        cols = (4 * np.arange(ref.shape[2]) - t[1]) % 8
+        np.testing.assert_allclose(r2["features"][:, rows][:, :, cols], ref, **TOL)
+
+
+def test_non_spatial_leaves_are_returned_with_stride_one():
+    f = _nets.circular_vgg(10, spatial=True)
+    x = _x((2, 16, 16, 3))
+    r2, s = undecimate(f)(x)
+    ref = jax.jit(f)(x)
+    assert s["logits"] == (1, 1)
+    np.testing.assert_allclose(r2["logits"], ref["logits"], **TOL)
+    # jax.tree.map over (r2, stride) works: r2 is a prefix of stride.
+    sub = jax.tree.map(lambda r, st: r[:, ::st[0], ::st[1]] if r.ndim == 4 else r,
+                       r2, s)
+    jax.tree.map(lambda p, q: np.testing.assert_allclose(p, q, **TOL), sub, ref)
+
+
+def test_identity_and_constant_outputs():
+    x = _x((1, 6, 5, 2))
+    r2, s = undecimate(lambda x: {"x": x, "c": jnp.ones(3)})(x)
+    assert s == {"x": (1, 1), "c": (1, 1)}
+    np.testing.assert_array_equal(r2["x"], x)
+    out = all_shifts(lambda x: {"x": x[:, ::2, ::1], "c": jnp.arange(3.0),
+                                "s": jnp.sum(x)}, x)
+    # The leading axis of every leaf is its batch axis.
+    assert out["c"].shape == (3, 2, 1)
+    np.testing.assert_array_equal(out["c"][:, 1, 0], jnp.arange(3.0))
+    assert out["s"].shape == (2, 1)
+    np.testing.assert_allclose(out["s"], jnp.full((2, 1), jnp.sum(x)), rtol=1e-5)
+    np.testing.assert_allclose(out["x"][:, 1, 0], _roll(x, (1, 0))[:, ::2],
+                               **TOL)
+
+
+# --------------------------------------------------------------------------------------
+# all_shifts: atrous == brute on circular networks.
+# --------------------------------------------------------------------------------------
+
+
+def test_all_shifts_circular_vgg():
+    f = _nets.circular_vgg(11, spatial=True)
+    out = check_shifts(f, _x((2, 16, 16, 3)))
+    assert out["logits"].shape == (2, 4, 4, 5)
+    assert out["features"].shape == (2, 4, 4, 4, 4, 8)
+
+
+def test_all_shifts_residual_anisotropic_and_chunks():
+    f = _nets.residual_net(12)
+    x = _x((2, 8, 16, 3))
+    out = check_shifts(f, x, chunk=3, direct=False)
+    assert out["logits"].shape == (2, 2, 2, 3)
+
+    def g(x):  # anisotropic total stride (4, 2)
+        return f(x)["block"][:, ::2, :]
+
+    out = check_shifts(g, x)
+    assert out.shape == (2, 4, 2, 2, 8, 8)
+
+
+def test_all_shifts_explicit_shifts():
+    f = _nets.residual_net(13)
+    x = _x((2, 16, 8, 3))
+    shifts = [(0, 0), (3, -5), (17, 2)]
+    a = all_shifts(f, x, shifts=shifts)
+    b = all_shifts(f, x, shifts=np.array(shifts), method="brute", chunk=2)
+    assert a["logits"].shape == (2, 3, 3)
+    assert a["block"].shape == (2, 3, 8, 4, 8)
+    jax.tree.map(lambda p, q: np.testing.assert_allclose(p, q, **TOL), a, b)
+    jf = jax.jit(f)
+    for p, t in enumerate(shifts):
+        ref = jf(_roll(x, t))
+        jax.tree.map(lambda o, r: np.testing.assert_allclose(o[:, p], r, **TOL),
+                     a, ref)
+
+
+def test_all_shifts_zero_padding_exact_at_zero_shift_only():
+    f = _nets.circular_vgg(14, padding="zero")
+    x = _x((2, 16, 16, 3))
+    a = all_shifts(f, x)
+    b = all_shifts(f, x, method="brute")
+    np.testing.assert_allclose(a[:, 0, 0], b[:, 0, 0], **TOL)
+    gap = np.abs(np.asarray(a) - np.asarray(b)).max(axis=(0, 3))
+    assert gap[0, 0] < 1e-4 and gap.max() > 1e-3  # borders differ
+
+
+def test_all_shifts_flax_and_equinox_circular():
+    import flax.linen as nn
+    from flax import nnx
+
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            y = nn.relu(nn.Conv(3, (3, 3), padding="CIRCULAR")(x))
+            y = nn.max_pool(y, (2, 2), (2, 2))
+            y = nn.Conv(4, (3, 3), strides=(2, 2), padding="CIRCULAR")(y)
+            return nn.Dense(2)(jnp.mean(y, axis=(1, 2)))
+
+    net = Net()
+    x = _x((2, 16, 16, 2))
+    variables = _nets._fill(jax.eval_shape(net.init, jax.random.key(0), x),
+                            np.random.default_rng(15))
+    check_shifts(lambda x: net.apply(variables, x), x)
+
+    conv = nnx.eval_shape(lambda: nnx.Conv(2, 3, (3, 3), strides=2,
+                                           padding="CIRCULAR", rngs=nnx.Rngs(0)))
+    graphdef, state = nnx.split(conv)
+    conv = nnx.merge(graphdef, _nets._fill(state, np.random.default_rng(16)))
+    check_shifts(lambda x: nn.avg_pool(conv(x), (2, 2), (2, 2)), x)
+
+    import equinox as eqx
+    c = _nets.equinox_conv(17, 2, 3, 3, stride=2, padding=1,
+                           padding_mode="CIRCULAR")
+    pool = eqx.nn.MaxPool2d(2, 2)
+
+    def f(x):
+        y = jax.vmap(lambda im: pool(c(im)))(jnp.transpose(x, (0, 3, 1, 2)))
+        return jnp.transpose(y, (0, 2, 3, 1))
+
+    check_shifts(f, x)
+
+
+# Random circular architectures: the atrous path must equal the brute path exactly
+# (to rounding) whatever the depth, kernels, strides and pools.
+stage = st.tuples(
+    st.sampled_from([1, 2, 3]),
+    st.sampled_from([1, 2]),
+    st.sampled_from([None, ("max", 2, 2), ("max", 3, 2), ("avg", 2, 2),
+                     ("avg", 3, 1), ("blur", 2)]))
+arch = st.fixed_dictionaries({
+    "stages": st.lists(stage, min_size=1, max_size=3),
+    "head": st.sampled_from(["gap", "spatial"]),
+})
+
+
+@settings(max_examples=8, deadline=None)
+@given(spec=arch, seed=st.integers(0, 2**16))
+def test_all_shifts_random_circular_architectures(spec, seed):
+    total = 1
+    for _, s, pool in spec["stages"]:
+        total *= s * (pool[-1] if pool else 1)
+    f = _nets.random_circular_net(seed, spec)
+    x = _x((1, 8 * total if total <= 2 else 2 * total, 2 * total, 2), seed=seed)
+    a = all_shifts(f, x)
+    b = all_shifts(f, x, method="brute")
+    assert a.shape[1:3] == (total, total)
+    np.testing.assert_allclose(a, b, **TOL)
+
+
+# Windows wider than their stride read past the wrap-padded array: the undecimated
+# op must continue it with the layer's period (hypothesis found the first one).
+FIXED_SPECS = [
+    {"stages": [(1, 1, ("max", 3, 2))], "head": "gap"},
+    {"stages": [(3, 2, ("avg", 3, 1)), (2, 1, ("blur", 2))], "head": "spatial"},
+    {"stages": [(2, 2, None), (3, 1, ("max", 3, 2))], "head": "spatial"},
+]
+
+
+@pytest.mark.parametrize("spec", FIXED_SPECS)
+def test_all_shifts_fixed_circular_architectures(spec):
+    f = _nets.random_circular_net(3, spec)
+    x = _x((1, 8, 8, 2))
+    check_shifts(f, x, direct=False)
+    check_undecimate(f, x)
+
+
+# --------------------------------------------------------------------------------------
+# Every rule, exercised on a value of dilation 2 (after a strided slice or conv).
+# --------------------------------------------------------------------------------------
+
+W3 = _nets._he(np.random.default_rng(20), (3, 3, 2, 2), 18)
+
+
+def _s2(x):
+    """A circular strided conv: its output has dilation 2."""
+    return _nets.conv_nhwc(_nets.wrap(x, 1), W3, stride=2, padding="VALID")
+
+
+@jax.custom_vjp
+def _cubic(y):
+    return y ** 3
+
+
+_cubic.defvjp(lambda y: (y ** 3, y), lambda y, g: (3 * g * y ** 2,))
+
+
+def _closed_call(y):
+    cj = jax.make_jaxpr(lambda v: v * 2.0)(y)
+    p = _jax_core.closed_call_p.get_bind_params({"call_jaxpr": cj})
+    return _jax_core.closed_call_p.bind(y, **p)[0]
+
+
+def _variadic_reduce(y):
+    s, m = lax.reduce((y, y), (np.float32(0.0), np.float32(-np.inf)),
+                      lambda a, b: (a[0] + b[0], jnp.maximum(a[1], b[1])), (3,))
+    return (s + m)[..., None]
+
+
+def _elementwise(x):
+    y = _s2(x)
+    y = jnp.where(y > 0, y, 0.1 * y) ** 3 + jnp.tanh(y) * 2.0
+    y = lax.clamp(np.float32(-0.5), y, np.float32(0.5))
+    return y.astype(jnp.float64).astype(jnp.float32)  # conftest enables x64
+
+
+def _calls(x):
+    y = jax.nn.relu(_s2(x))                                   # custom_jvp_call
+    y = jax.checkpoint(lambda v: jnp.sin(v) * v)(_cubic(y))   # remat2, custom_vjp
+    y = jax.jit(lambda v: v - 1.0)(_closed_call(y))           # jit, closed_call
+    return lax.optimization_barrier(y)
+
+
+def _layout(x):
+    y = jnp.expand_dims(_s2(x), 3) * jnp.ones((1, 1, 1, 3, 1), jnp.float32)
+    y = jnp.transpose(jnp.transpose(y, (0, 4, 3, 1, 2)) * 2, (0, 3, 4, 2, 1))
+    return jnp.squeeze(y[..., :1, :], axis=3)
+
+
+def _reshapes(x):
+    y = _s2(x)
+    channels = y.reshape(x.shape[0], 4, 4, 2, 1)[..., 0]
+    phases = y.reshape(x.shape[0], 2, 2, 2, 2, 2)[:, :, 1, :, 0]   # polyphase split
+    return {"channels": channels, "phases": phases}
+
+
+def _joins(x):
+    y = _s2(x)
+    y = jnp.concatenate([y, jnp.zeros_like(y)], axis=3)
+    y = jnp.stack([y, -y], axis=3).reshape(y.shape[:3] + (-1,))
+    y = jnp.concatenate(jnp.split(y, [1], axis=3)[::-1], axis=3)
+    return jnp.tile(y, (1, 2, 1, 2))
+
+
+def _reductions(x):
+    y = _s2(x)
+    return {"c": jnp.max(y, axis=3, keepdims=True), "hw": jnp.sum(y, axis=(1, 2)),
+            "w": jnp.max(y, axis=2), "argc": jnp.argmax(y, axis=3),
+            "argw": jnp.argmax(y, axis=2)}
+
+
+def _along_channels(x):
+    y = _s2(x)
+    return jnp.cumsum(y, axis=3) + jnp.sort(y, axis=3) + lax.top_k(y, 2)[0]
+
+
+def _dots(x):
+    y = _s2(x)
+    return {
+        "pointwise": jnp.einsum("nhwc,cd->nhwd", y, jnp.ones((2, 3), jnp.float32)),
+        "batched": lax.dot_general(y, y + 1, (((3,), (3,)), ((0, 1, 2), (0, 1, 2)))),
+        "dense": lax.dot_general(y, jnp.ones((4, 4, 3), jnp.float32),
+                                 (((1, 2), (0, 1)), ((), ()))),
+    }
+
+
+def _pools(x):
+    y = _s2(x)
+    return {"sum": _nets.avg_pool(_nets.wrap(y, 0, 1), 2, 1),
+            "max": _nets.max_pool(y, 2, 2),
+            "generic": lax.reduce_window(y, np.float32(0.0), lax.max, (1, 2, 2, 1),
+                                         (1, 2, 2, 1), "VALID")}
+
+
+def _gathers(x):
+    y = _s2(x)
+    return {"index": y[..., jnp.array([1, 0, 1])],
+            "along": jnp.take_along_axis(y, jnp.argmax(y, axis=3, keepdims=True),
+                                         axis=3)}
+
+
+# (primitives, f, equivariant): f applies each primitive to a spatial value of
+# dilation 2; equivariant cases are also checked with all_shifts (atrous == brute).
+RULE_CASES = [
+    (("tanh", "select_n", "clamp", "integer_pow", "convert_element_type"),
+     _elementwise, True),
+    (("custom_jvp_call", "custom_vjp_call", "remat2", "jit",
+      _jax_core.closed_call_p.name, "optimization_barrier"), _calls, True),
+    (("bitcast_convert_type",),
+     lambda x: lax.bitcast_convert_type(
+         lax.bitcast_convert_type(_s2(x), jnp.int32) + 1, jnp.float32), True),
+    (("broadcast_in_dim", "transpose", "squeeze"), _layout, True),
+    (("reshape",), _reshapes, True),
+    (("slice",), lambda x: _s2(x)[:, 1::2, ::2] + x[:, 3::4, 1::4], True),
+    (("dynamic_slice",), lambda x: jnp.roll(_s2(x), jnp.array([1, 3]), axis=(1, 2)),
+     True),
+    (("pad",),
+     lambda x: jnp.pad(lax.pad(_s2(x), np.float32(0.5),
+                               [(0, 0, 0), (-1, 2, 0), (1, -1, 0), (0, 0, 0)]),
+                       ((0, 0), (1, 2), (0, 3), (0, 0))), False),
+    (("rev",), lambda x: jnp.flip(_s2(x), axis=(1, 2)), False),
+    (("concatenate", "stack", "split", "tile"), _joins, True),
+    (("concatenate", "split"),  # along a spatial axis: a roll, and a constant piece
+     lambda x: jnp.concatenate(jnp.split(_s2(x), [1], axis=1)[::-1] +
+                               [jnp.ones((2, 4, 4, 2), jnp.float32)], axis=1),
+     False),
+    (("reduce_max", "reduce_sum", "argmax"), _reductions, True),
+    (("reduce",), _variadic_reduce, True),
+    (("cumsum", "sort", "top_k"), _along_channels, True),
+    (("dot_general",), _dots, True),
+    (("conv_general_dilated",), _s2, True),
+    (("reduce_window_sum", "reduce_window_max", "reduce_window"), _pools, True),
+    (("reduce_window_min",),
+     lambda x: lax.reduce_window(_s2(x), jnp.inf, lax.min, (1, 3, 3, 1),
+                                 (1, 2, 2, 1), ((0, 0), (1, 1), (1, 1), (0, 0))),
+     False),
+    (("gather",), _gathers, True),
+]
+
+
+def _prims(jaxpr):
+    names = {eqn.primitive.name for eqn in jaxpr.eqns}
+    for sub in jax.extend.core.subjaxprs(jaxpr):
+        names |= _prims(sub)
+    return names
+
+
+@pytest.mark.parametrize("case", RULE_CASES, ids=[c[0][0] for c in RULE_CASES])
+def test_rule(case, monkeypatch):
+    prims, f, equivariant = case
+    x = _x((2, 8, 8, 2))
+    assert set(prims) <= _prims(jax.make_jaxpr(f)(x).jaxpr)
+    seen = set()
+    for name, rule in list(atrous._RULES.items()):
+        def spy(ctx, eqn, ins, _rule=rule, _name=name):
+            seen.add(_name)
+            return _rule(ctx, eqn, ins)
+        monkeypatch.setitem(atrous._RULES, name, spy)
+    monkeypatch.setattr(atrous, "_CACHE", type(atrous._CACHE)())  # re-interpret
+    check_undecimate(f, x)
+    # Each primitive's own rule (or, for calls, the recursion) ran on a spatial value.
+    assert set(prims) <= seen | set(atrous._CALLS)
+    if equivariant:
+        check_shifts(f, x, direct=False)
+
+
+def test_every_rule_is_exercised():
+    covered = set().union(*(c[0] for c in RULE_CASES))
+    rules = {}
+    for name, fn in atrous._RULES.items():
+        rules.setdefault(fn, set()).add(name)
+    missing = [sorted(names) for names in rules.values() if not names & covered]
+    assert not missing
+    calls = {"jit", _jax_core.closed_call_p.name, "remat2", "custom_jvp_call",
+             "custom_vjp_call"}
+    assert calls <= covered and calls <= atrous._CALLS
+
+
+def test_partial_reductions_keep_the_other_spatial_axis():
+    x = _x((2, 8, 8, 2))
+    weights = jnp.arange(4.0, dtype=jnp.float32)
+    cases = {
+        "mean over W": (lambda x: jnp.mean(_s2(x), axis=2), (2, 1)),
+        "squeeze H": (lambda x: jnp.squeeze(_s2(x)[:, 1:2], axis=1), (2, 1)),
+        "contract W": (lambda x: jnp.einsum("nhwc,w->nhc", _s2(x), weights), (2, 1)),
+        "lookup per pixel": (lambda x: jnp.take(
+            weights, jnp.clip(jnp.argmax(_s2(x), axis=3), 0, 3)), (2, 2)),
+    }
+    for name, (f, stride) in cases.items():
+        r2, s = check_undecimate(f, x)
+        assert s == stride, name
+        assert r2.shape[1] == 8, name
+
+
+def test_flatten_ends_the_undecimated_part():
+    x = _x((2, 8, 8, 2))
+    dense = jnp.asarray(np.random.default_rng(4).standard_normal((32, 3)), jnp.float32)
+
+    def f(x):
+        y = _s2(x)
+        return {"map": y, "logits": y.reshape(y.shape[0], -1) @ dense}
+
+    _, s = check_undecimate(f, x)
+    assert s == {"map": (2, 2), "logits": (1, 1)}
+    check_shifts(f, x, direct=False)
+
+
+def test_upsampling_by_repeat_is_refused_by_undecimate_only():
+    def f(x):
+        return jnp.repeat(_s2(x), 2, axis=1)
+
+    x = _x((2, 8, 8, 2))
+    with pytest.raises(NotImplementedError, match="upsampling"):
+        undecimate(f)(x)
+    check_shifts(f, x, direct=False)
+
+
+# --------------------------------------------------------------------------------------
+# Errors.
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prim, f", [
+    ("cumsum", lambda x: jnp.cumsum(x, axis=1)),
+    ("sort", lambda x: jnp.sort(_s2(x), axis=2)),
+    ("cummax", lambda x: lax.cummax(x, axis=2)),
+])
+def test_unsupported_primitive_names_primitive_and_line(prim, f):
+    x = _x((1, 8, 8, 2))
+    with pytest.raises(NotImplementedError, match=rf"`{prim}` at .*test_atrous\.py:"):
+        undecimate(f)(x)
+    with pytest.raises(NotImplementedError, match=f"`{prim}`.*brute"):
+        all_shifts(f, x)
+    out = all_shifts(f, x, method="brute")
+    np.testing.assert_allclose(out[:, 0, 0], f(x), **TOL)
+
+
+def test_aps_is_refused_and_points_to_brute():
+    w = _nets._he(np.random.default_rng(30), (3, 3, 2, 3), 18)
+
+    def f(x):
+        y = _nets.conv_nhwc(_nets.wrap(x, 1), w, padding="VALID")
+        y = _nets.aps_downsample(jax.nn.relu(y))
+        return jnp.mean(y, axis=(1, 2))
+
+    x = _x((2, 8, 8, 2))
+    with pytest.raises(NotImplementedError, match="polyphase.*brute"):
+        undecimate(f)(x)
+    with pytest.raises(ValueError, match='method="brute"'):
+        all_shifts(f, x)
+    out = all_shifts(f, x, method="brute")
+    assert out.shape == (2, 2, 2, 3)
+    # Circular APS is shift-invariant after global pooling.
+    np.testing.assert_allclose(out, jnp.broadcast_to(out[:, :1, :1], out.shape),
+                               **TOL)
+
+
+def test_global_gating_and_position_dependent_constants():
+    x = _x((2, 8, 8, 2))
+
+    def se(x):  # squeeze-and-excitation style gating
+        y = _s2(x)
+        return y * jax.nn.sigmoid(jnp.mean(y, axis=(1, 2), keepdims=True))
+
+    with pytest.raises(NotImplementedError, match="squeeze-and-excitation"):
+        undecimate(se)(x)
+    pos = jnp.linspace(0.0, 1.0, 16, dtype=jnp.float32).reshape(1, 4, 4, 1)
+
+    def embed(x):
+        return jnp.sum(_s2(x) + pos, axis=(1, 2))
+
+    with pytest.raises(NotImplementedError, match="varies along a spatial axis"):
+        undecimate(embed)(x)
+    # all_shifts falls back to the strided computation, exactly.
+    check_shifts(embed, x)
+
+
+def test_transposed_conv_refused():
+    w = jnp.ones((2, 2, 2, 2), jnp.float32)
+
+    def f(x):
+        y = _s2(x)
+        return lax.conv_transpose(y, w, (2, 2), "SAME",
+                                  dimension_numbers=_nets.NHWC)
+
+    with pytest.raises(NotImplementedError, match="transposed"):
+        undecimate(f)(_x((1, 8, 8, 2)))
+
+
+def test_spatial_output_must_be_nhwc():
+    with pytest.raises(NotImplementedError, match="NHWC"):
+        undecimate(lambda x: jnp.transpose(_s2(x), (0, 3, 1, 2)))(_x((1, 8, 8, 2)))
+
+
+def test_input_validation():
+    f = _nets.circular_vgg(31)
+    x = _x((1, 8, 8, 3))
+    with pytest.raises(TypeError, match="`f` must be callable"):
+        undecimate(3)
+    with pytest.raises(TypeError, match="`f` must be callable"):
+        all_shifts("f", x)
+    with pytest.raises(ValueError, match=r"`x` must have rank 4.*x\[None\]"):
+        undecimate(f)(x[0])
+    with pytest.raises(TypeError, match="`x` must be a real float"):
+        all_shifts(f, jnp.ones((1, 8, 8, 3), jnp.int32))
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        all_shifts(f, x, method="fast")
+    with pytest.raises(ValueError, match="`chunk` must be a positive int"):
+        all_shifts(f, x, chunk=0)
+    with pytest.raises(TypeError, match="`chunk` must be a positive int"):
+        all_shifts(f, x, chunk=2.5)
+    with pytest.raises(ValueError, match=r"`shifts` must be .*shape \[P, 2\]"):
+        all_shifts(f, x, shifts=[1, 2])
+    with pytest.raises(ValueError, match=r"`shifts` must be .*shape \[P, 2\]"):
+        all_shifts(f, x, shifts=np.zeros((0, 2), int))
+    with pytest.raises(TypeError, match="`shifts` must be .*integer"):
+        all_shifts(f, x, shifts=[(0.5, 1.0)])
+
+
+# --------------------------------------------------------------------------------------
+# jit, caching, updated weights.
+# --------------------------------------------------------------------------------------
+
+
+def test_under_jit():
+    f = _nets.residual_net(32)
+    x = _x((2, 8, 8, 3))
+    r2, s = undecimate(f)(x)
+    r2j, sj = jax.jit(undecimate(f))(x)
+    jax.tree.map(lambda p, q: np.testing.assert_allclose(p, q, **TOL), r2, r2j)
+    assert jax.tree.map(int, sj) == jax.tree.map(int, s)
+    a = all_shifts(f, x)
+    aj = jax.jit(lambda x: all_shifts(f, x))(x)
+    jax.tree.map(lambda p, q: np.testing.assert_allclose(p, q, **TOL), a, aj)
+    bj = jax.jit(functools.partial(all_shifts, f, method="brute", chunk=2))(x)
+    jax.tree.map(lambda p, q: np.testing.assert_allclose(p, q, **TOL), a, bj)
+
+
+def test_updated_weights_are_used():
+    from flax import nnx
+
+    conv = nnx.eval_shape(lambda: nnx.Conv(2, 2, (3, 3), strides=2,
+                                           padding="CIRCULAR", rngs=nnx.Rngs(0)))
+    graphdef, state = nnx.split(conv)
+    conv = nnx.merge(graphdef, _nets._fill(state, np.random.default_rng(18)))
+
+    def f(x):
+        return jnp.mean(conv(x), axis=(1, 2))
+
+    x = _x((1, 8, 8, 2))
+    before = all_shifts(f, x)
+    conv.kernel[...] = conv.kernel[...] * 2.0
+    after = all_shifts(f, x)
+    np.testing.assert_allclose(after, 2 * before - conv.bias[...], **TOL)
+    np.testing.assert_allclose(after[:, 1, 1], f(_roll(x, (1, 1))), **TOL)
