@@ -10,7 +10,7 @@ from sigcnn.atrous import (
     decimation_points as decimation_points,
     undecimate as undecimate,
 )
-from sigcnn.layer_spectra import layer_spectra as layer_spectra
+from sigcnn.layerwise import layer_spectra as layer_spectra
 from sigcnn.metrics import (
     accuracy as accuracy,
     binomial_ci as binomial_ci,

@@ -186,7 +186,7 @@ def _cmd_spectra(args, parser: argparse.ArgumentParser) -> int:
     import jax
     import jax.numpy as jnp
 
-    from sigcnn import layer_spectra as ls
+    from sigcnn import layerwise as ls
     from sigcnn import models, plot
 
     start = time.perf_counter()
@@ -363,8 +363,12 @@ def _cmd_shift_test(args, parser: argparse.ArgumentParser) -> int:
 
     from sigcnn import plot_shifts, report, shift_test
 
-    def progress(name, done, total):
-        _progress(f"  {name}: {done}/{total} images")
+    last = [time.perf_counter()]
+
+    def progress(name, done, total):   # a line per protocol, or every 5 s
+        if done == total or time.perf_counter() - last[0] >= 5.0:
+            _progress(f"  {name}: {done}/{total} images")
+            last[0] = time.perf_counter()
 
     _progress(f"shift test of {args.checkpoint} on {args.n_images} held-out "
               f"images ({', '.join(protocols)})")

@@ -310,7 +310,7 @@ def layer_spectra_figure(layers: Sequence, *, title: str | None = None,
     """Log power spectrum of each layer's undecimated response, Nyquist box drawn.
 
     Args:
-      layers: :class:`sigcnn.layer_spectra.LayerSpectrum` records (each with
+      layers: :class:`sigcnn.layerwise.LayerSpectrum` records (each with
         ``name``, ``stride``, ``spectrum`` [H, W] in fftfreq order,
         ``aliasing_ratio``).
       title: figure title.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import sigcnn as sc
-from sigcnn import layer_spectra as ls
+from sigcnn import layerwise as ls
 from sigcnn.data import bandlimited_field
 
 
