@@ -182,8 +182,10 @@ def _record(ctx, eqn, out, decs):
     if set(by_k) != {0, 1}:
         return
     sig = out
-    for a, _, d, _ in decs:
-        sig = lax.slice_in_dim(sig, 0, sig.shape[a], d, a)
+    for a, _, d, _ in decs:  # sig[::d] along a, as a reshape (len is d * n)
+        shape = sig.shape
+        sig = jnp.reshape(sig, shape[:a] + (shape[a] // d, d) + shape[a + 1:])
+        sig = lax.index_in_dim(sig, 0, a + 1, keepdims=False)
     ah, aw = by_k[0][0], by_k[1][0]
     rest = [a for a in range(sig.ndim) if a not in (ah, aw)]
     sig = jnp.transpose(sig, [ah, aw] + rest)
