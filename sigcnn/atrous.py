@@ -567,6 +567,8 @@ def _slice(ctx, eqn, ins):
     strides = list(p["strides"] or (1,) * len(start))
     out_shape = eqn.outvars[0].aval.shape
     u = v.u
+    _record(ctx, eqn, u, [(a, m[0], m[1], strides[a])
+                          for a, m in enumerate(v.sp) if m is not None])
     s0, l0, st0 = list(start), list(limit), list(strides)
     for a, m in enumerate(v.sp):
         if m is not None:
@@ -1530,8 +1532,9 @@ def _build_decimations(closed):
 def decimation_points(f: Callable[[jax.Array], Any], x) -> list[dict]:
     """Every subsampling operation of f, with the signal it decimates.
 
-    For each strided convolution or window reduction (max, sum or average
-    pooling) of f, in program order: its primitive, the user's source line, the
+    For each strided convolution, window reduction (max, sum or average
+    pooling) or strided slice (the subsampling step of `sigcnn.blur_pool`) of f,
+    in program order: its primitive, the user's source line, the
     cumulative stride of its input, its own stride, and its output evaluated at
     stride 1 on its input's grid (the signal just before decimation, as Ribeiro &
     Schön hook it), obtained from the undecimated evaluation of f.

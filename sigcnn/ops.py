@@ -360,12 +360,15 @@ def blur_pool(x, *, size=3, stride=2, dilation=1, padding: Padding = "reflect"):
     _validate_padding(padding, x, (size, size), dilation, "blur_pool")
     xp = _pad(x, (size, size), dilation, padding)
     h, w = x.shape[1], x.shape[2]
-    ho = output_size(h, size, stride=stride[0], dilation=dilation[0],
-                     padding=padding)
-    wo = output_size(w, size, stride=stride[1], dilation=dilation[1],
-                     padding=padding)
-    y = _separable_taps(xp, taps, 1, stride[0], dilation[0], ho)
-    return _separable_taps(y, taps, 2, stride[1], dilation[1], wo)
+    ho = output_size(h, size, dilation=dilation[0], padding=padding)
+    wo = output_size(w, size, dilation=dilation[1], padding=padding)
+    # Blur at stride 1, then decimate once: the strided slice is then visibly
+    # the subsampling of the blurred signal (sigcnn.decimation_points sees it).
+    y = _separable_taps(xp, taps, 1, 1, dilation[0], ho)
+    y = _separable_taps(y, taps, 2, 1, dilation[1], wo)
+    if stride == (1, 1):
+        return y
+    return lax.slice(y, (0, 0, 0, 0), y.shape, (1, stride[0], stride[1], 1))
 
 
 def polyphase(x, stride):

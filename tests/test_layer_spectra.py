@@ -117,3 +117,18 @@ def test_errors(x):
         ls.layer_spectra(_net, jnp.zeros((1, 16, 16, 2), jnp.int32))
     with pytest.raises(KeyError, match="layers"):
         ls.layer_spectra(_net, x)["nope"]
+
+
+def test_blur_pool_decimation_is_the_blurred_signal(x):
+    """BlurPool's subsampling is found, and its signal is the stride-1 blur."""
+    def f(x):
+        return {"blur": sc.blur_pool(x, size=7, stride=2, padding="circular")}
+
+    res = ls.layer_spectra(f, x)
+    (point,) = res.decimations
+    assert point.primitive == "slice" and point.stride == (2, 2)
+    pre = sc.blur_pool(x, size=7, stride=1, padding="circular")
+    np.testing.assert_allclose(point.aliasing_ratio,
+                               float(sc.aliasing_ratio(pre, 2)), rtol=1e-9)
+    # Bin-7 removes almost all the energy of white noise above Nyquist.
+    assert point.aliasing_ratio < 0.05 * float(sc.aliasing_ratio(x, 2))
