@@ -1521,12 +1521,37 @@ def _build_decimations(closed):
     def run(consts, x):
         ctx = _Ctx("undecimate")
         ctx.record = []
-        _eval_jaxpr(ctx, jaxpr, consts, [_input(x)])
-        entry.meta = [meta for meta, _ in ctx.record]
-        return [sig for _, sig in ctx.record]
+        outs = _eval_jaxpr(ctx, jaxpr, consts, [_input(x)])
+        leaves, strides = _undecimated_outputs(outs, x)
+        entry.meta = (strides, [meta for meta, _ in ctx.record])
+        return leaves, [sig for _, sig in ctx.record]
 
     entry.run = jax.jit(run)
     return entry
+
+
+def undecimate_with_points(f: Callable[[jax.Array], Any], x):
+    """`undecimate(f)(x)` and `decimation_points(f, x)` from one evaluation.
+
+    Args:
+        f: callable x [N, H, W, C] -> pytree of arrays.
+        x: float array, shape [N, H, W, C].
+
+    Returns:
+        (r2, stride, points): as `undecimate(f)(x)` and `decimation_points(f, x)`.
+    """
+    if not callable(f):
+        raise TypeError(f"`f` must be callable (a function of x [N, H, W, C]); got "
+                        f"{f!r} of type {type(f).__name__}.")
+    x = _check_x(x)
+    closed, out_tree = _trace(f, x)
+    entry = _cached(_key("decimations", closed, x),
+                    lambda: _build_decimations(closed))
+    leaves, signals = entry.run(list(closed.consts), x)
+    strides, metas = entry.meta
+    points = [dict(meta, signal=sig) for meta, sig in zip(metas, signals)]
+    return (jax.tree.unflatten(out_tree, leaves),
+            jax.tree.unflatten(out_tree, list(strides)), points)
 
 
 def decimation_points(f: Callable[[jax.Array], Any], x) -> list[dict]:
@@ -1556,12 +1581,4 @@ def decimation_points(f: Callable[[jax.Array], Any], x) -> list[dict]:
         Ribeiro and Schön, "How convolutional neural networks deal with
         aliasing", ICASSP 2021.
     """
-    if not callable(f):
-        raise TypeError(f"`f` must be callable (a function of x [N, H, W, C]); got "
-                        f"{f!r} of type {type(f).__name__}.")
-    x = _check_x(x)
-    closed, _ = _trace(f, x)
-    entry = _cached(_key("decimations", closed, x),
-                    lambda: _build_decimations(closed))
-    signals = entry.run(list(closed.consts), x)
-    return [dict(meta, signal=sig) for meta, sig in zip(entry.meta, signals)]
+    return undecimate_with_points(f, x)[2]

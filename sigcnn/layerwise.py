@@ -215,14 +215,14 @@ def layer_spectra(f: Callable[[jax.Array], Mapping[str, Any]], x,
             raise ValueError(
                 f"`f` output {name!r} must be an NHWC feature map [N, h, w, C]; "
                 f"got shape {shape}.")
-    r2s, strides = atrous.undecimate(f)(x)
+    r2s, strides, raw_points = atrous.undecimate_with_points(f, x)
     points = tuple(
         DecimationPoint(index=i, primitive=p["primitive"], where=p["where"],
                         input_stride=p["input_stride"], stride=p["stride"],
                         output_stride=p["output_stride"],
                         aliasing_ratio=float(spectra.aliasing_ratio(
                             p["signal"], p["stride"])))
-        for i, p in enumerate(atrous.decimation_points(f, x)))
+        for i, p in enumerate(raw_points))
     layers = []
     for name in names:
         r2, stride = r2s[name], tuple(int(s) for s in strides[name])
