@@ -850,9 +850,73 @@ def _conv(ctx, eqn, ins):
         out_sp[o] = (k, d * s)
     p.update(window_strides=tuple(strides), padding=tuple(padding),
              lhs_dilation=tuple(lhs_dil), rhs_dilation=tuple(rhs_dil))
-    out = _bind(eqn.primitive, [u, rhs.arr], p)[0]
+    tiled = [(lhs_spec[2 + j], out_spec[2 + j],
+              rhs_dil[j] * (kshape[rhs_spec[2 + j]] - 1))
+             for j in range(len(strides)) if lhs.sp[lhs_spec[2 + j]] is not None]
+    out = _tiled_conv(eqn.primitive, u, rhs.arr, p, tiled)
     _record(ctx, eqn, out, decs)
     return [_Sp(out, out_sp)]
+
+
+# XLA's CPU convolution loses about three quarters of its throughput once one call
+# covers more than about 4096 output positions (batch x spatial; measured in
+# benchmarks/README.md). Undecimated convolutions are S^2 times larger than their
+# strided originals, so on CPU they are split into batch chunks and spatial output
+# tiles of about this many positions.
+_TILE_POSITIONS = 4096
+
+
+def _tiled_conv(prim, u, rhs, params, axes):
+    """Binds a stride-1 convolution over `axes`, split into output tiles on CPU.
+
+    Args:
+      prim: the convolution primitive; `params` its parameters, whose strides and
+        input dilation are 1 along `axes`.
+      u: input; rhs: kernel.
+      axes: (input axis, output axis, effective kernel extent - 1) of each
+        undecimated spatial axis.
+
+    Every tile is the same convolution applied to the input slice its outputs read,
+    so the result is identical to one call.
+    """
+    dn = params["dimension_numbers"]
+    n = u.shape[dn.lhs_spec[0]]
+    pads = list(params["padding"])
+    j_of = {a: j for j, a in enumerate(dn.lhs_spec[2:])}
+    lengths = [u.shape[a] + sum(pads[j_of[a]]) - eff for a, _, eff in axes]
+    if (not axes or jax.default_backend() != "cpu"
+            or n * int(np.prod(lengths)) <= _TILE_POSITIONS):
+        return _bind(prim, [u, rhs], params)[0]
+    side = max(1, round(_TILE_POSITIONS ** (1 / len(axes))))
+    tiles = [side if length > side * 3 // 2 else length for length in lengths]
+    if params["batch_group_count"] != 1:
+        chunk = n
+    else:
+        chunk = min(n, max(1, _TILE_POSITIONS // int(np.prod(tiles))))
+    if any(t < length for t, length in zip(tiles, lengths)):
+        # Apply the padding first, so that every tile is a VALID convolution.
+        cfg = [(0, 0, 0)] * u.ndim
+        for a, _, _ in axes:
+            cfg[a] = (*pads[j_of[a]], 0)
+            pads[j_of[a]] = (0, 0)
+        u = lax.pad(u, jnp.zeros((), u.dtype), cfg)
+        params = dict(params, padding=tuple(pads))
+
+    def run(v, level):
+        if level == len(axes):
+            return _bind(prim, [v, rhs], params)[0]
+        (a, o, eff), length, t = axes[level], lengths[level], tiles[level]
+        if t == length:
+            return run(v, level + 1)
+        return lax.concatenate(
+            [run(lax.slice_in_dim(v, s, min(s + t, length) + eff, axis=a), level + 1)
+             for s in range(0, length, t)], o)
+
+    if chunk == n:
+        return run(u, 0)
+    return lax.concatenate(
+        [run(lax.slice_in_dim(u, s, min(s + chunk, n), axis=dn.lhs_spec[0]), 0)
+         for s in range(0, n, chunk)], dn.out_spec[0])
 
 
 def _identity(name, dtype):

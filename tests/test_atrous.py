@@ -732,3 +732,57 @@ def test_updated_weights_are_used():
     after = all_shifts(f, x)
     np.testing.assert_allclose(after, 2 * before - conv.bias[...], **TOL)
     np.testing.assert_allclose(after[:, 1, 1], f(_roll(x, (1, 1))), **TOL)
+
+
+# --------------------------------------------------------------------------------------
+# Tiled undecimated convolutions (CPU): the same numbers as one call.
+# --------------------------------------------------------------------------------------
+
+_TILE_NETS = [
+    # (name, layout, feature groups, rhs dilation, padding, input shape)
+    ("nhwc_same", ("NHWC", "HWIO", "NHWC"), 1, (1, 1), "SAME", (3, 13, 11, 4)),
+    ("nchw_groups", ("NCHW", "OIHW", "NCHW"), 2, (1, 2), ((2, 0), (1, 3)),
+     (2, 4, 12, 14)),
+    ("valid_crop", ("NHWC", "HWIO", "NHWC"), 4, (2, 1), ((-1, 0), (0, -2)),
+     (1, 16, 13, 4)),
+]
+
+
+@pytest.mark.parametrize("name, dn, groups, rdil, pad, shape", _TILE_NETS,
+                         ids=[t[0] for t in _TILE_NETS])
+def test_tiled_convolutions_equal_one_call(name, dn, groups, rdil, pad, shape,
+                                           monkeypatch):
+    rng = np.random.default_rng(21)
+    cin = shape[dn[0].index("C")]
+    k1 = rng.standard_normal((3, 3, cin // groups, 4)).astype(np.float32)
+    k2 = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    if dn[1] == "OIHW":
+        k1, k2 = k1.transpose(3, 2, 0, 1), k2.transpose(3, 2, 0, 1)
+
+    def f(x):
+        y = lax.conv_general_dilated(x, k1, (2, 2), pad, rhs_dilation=rdil,
+                                     dimension_numbers=dn,
+                                     feature_group_count=groups)
+        y = jax.nn.relu(y)
+        return lax.conv_general_dilated(y, k2, (2, 1), "SAME", dimension_numbers=dn)
+
+    x = _x(shape, seed=22)
+    if dn[0] == "NCHW":  # undecimate takes NHWC input: transpose inside f
+        g = lambda x: jnp.transpose(f(jnp.transpose(x, (0, 3, 1, 2))), (0, 2, 3, 1))
+        x = jnp.transpose(x, (0, 2, 3, 1))
+    else:
+        g = f
+    one, s1 = undecimate(g)(x)
+    # 5 positions per call: batch chunks of 1 and 2x2 (or 2x3) spatial tiles.
+    monkeypatch.setattr(atrous, "_TILE_POSITIONS", 5)
+    monkeypatch.setattr(atrous, "_CACHE", type(atrous._CACHE)())
+    tiled, s2 = undecimate(g)(x)
+    assert s1 == s2 == (4, 2)
+    assert tiled.shape == one.shape
+    np.testing.assert_array_equal(np.asarray(tiled), np.asarray(one))
+    np.testing.assert_allclose(tiled[:, ::4, ::2], jax.jit(g)(x), **TOL)
+    if jax.default_backend() == "cpu":
+        # The tiling is really used: the jaxpr holds many convolutions.
+        jaxpr = jax.make_jaxpr(undecimate(g))(x)
+        n_conv = str(jaxpr).count("conv_general_dilated")
+        assert n_conv >= 8, n_conv
