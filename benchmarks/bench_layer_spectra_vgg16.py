@@ -8,7 +8,7 @@ separately from the steady state (``min(timeit.repeat(...))`` with
 ``block_until_ready``). Then, for each block output r2 with its cumulative stride S,
 the paper's global measures ``aliasing_ratio(r2, S)`` and
 ``shiftability_error(r2, S)``, and ``sigcnn.layer_spectra`` (global and local
-measures; each call runs two undecimated passes), timed once by default. Peak
+measures; each call runs one undecimated pass), timed once by default. Peak
 memory is the process's ``ru_maxrss`` after each step (and JAX's device memory
 statistics where the backend reports them).
 
@@ -78,7 +78,7 @@ def main(argv=None):
                         help="width 1/8 and a 64 x 64 input (smoke test)")
     parser.add_argument("--layer-spectra-calls", type=int, default=1,
                         help="calls of sigcnn.layer_spectra to time (each runs "
-                        "two undecimated passes; 0 to skip)")
+                        "one undecimated pass; 0 to skip)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     width, size = (0.125, 64) if args.quick else (1.0, SIZE)
