@@ -47,6 +47,7 @@ References:
 from __future__ import annotations
 
 import collections
+import os
 from typing import Any, Callable
 
 import jax
@@ -864,6 +865,18 @@ def _conv(ctx, eqn, ins):
 # strided originals, so on CPU they are split into batch chunks and spatial output
 # tiles of about this many positions.
 _TILE_POSITIONS = 4096
+# Up to this many tiles per convolution are separate calls (compile time grows with
+# their number); more run in a loop.
+_MAX_UNROLLED_TILES = 4
+
+
+def _tile_width() -> int:
+    """How many tiles one loop step computes: the usable cores, at most 8."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
 
 
 def _tiled_conv(prim, u, rhs, params, axes):
@@ -876,8 +889,12 @@ def _tiled_conv(prim, u, rhs, params, axes):
       axes: (input axis, output axis, effective kernel extent - 1) of each
         undecimated spatial axis.
 
-    Every tile is the same convolution applied to the input slice its outputs read,
-    so the result is identical to one call.
+    The output is cut into a grid of equal tiles (batch chunks times spatial
+    blocks, the input zero-extended at the far end where the sizes do not divide);
+    each tile is the same convolution applied to the input slice it reads, so the
+    result equals one call up to the summation order XLA picks for the tile shape.
+    Up to `_MAX_UNROLLED_TILES` tiles are separate convolutions (XLA runs them
+    concurrently); more run in a `lax.map` loop, so compile time stays flat.
     """
     dn = params["dimension_numbers"]
     n = u.shape[dn.lhs_spec[0]]
@@ -888,35 +905,77 @@ def _tiled_conv(prim, u, rhs, params, axes):
             or n * int(np.prod(lengths)) <= _TILE_POSITIONS):
         return _bind(prim, [u, rhs], params)[0]
     side = max(1, round(_TILE_POSITIONS ** (1 / len(axes))))
-    tiles = [side if length > side * 3 // 2 else length for length in lengths]
-    if params["batch_group_count"] != 1:
-        chunk = n
-    else:
+    counts = [-(-length // side) if length > side * 3 // 2 else 1
+              for length in lengths]
+    tiles = [-(-length // c) for length, c in zip(lengths, counts)]
+    chunk = n
+    if params["batch_group_count"] == 1:
         chunk = min(n, max(1, _TILE_POSITIONS // int(np.prod(tiles))))
-    if any(t < length for t, length in zip(tiles, lengths)):
-        # Apply the padding first, so that every tile is a VALID convolution.
-        cfg = [(0, 0, 0)] * u.ndim
-        for a, _, _ in axes:
-            cfg[a] = (*pads[j_of[a]], 0)
-            pads[j_of[a]] = (0, 0)
-        u = lax.pad(u, jnp.zeros((), u.dtype), cfg)
-        params = dict(params, padding=tuple(pads))
+    nchunks = -(-n // chunk)
+    # Apply the padding, extended so that every tile is full (and every batch
+    # chunk); the tiles are then VALID convolutions of equal shape.
+    cfg = [(0, 0, 0)] * u.ndim
+    cfg[dn.lhs_spec[0]] = (0, nchunks * chunk - n, 0)
+    for (a, _, _), c, t, length in zip(axes, counts, tiles, lengths):
+        lo, hi = pads[j_of[a]]
+        cfg[a] = (lo, hi + c * t - length, 0)
+        pads[j_of[a]] = (0, 0)
+    u = lax.pad(u, jnp.zeros((), u.dtype), cfg)
+    params = dict(params, padding=tuple(pads))
+    in_size = list(u.shape)
+    in_size[dn.lhs_spec[0]] = chunk
+    for (a, _, eff), t in zip(axes, tiles):
+        in_size[a] = t + eff
+    tile_shape = jax.eval_shape(
+        lambda v: _bind(prim, [v, rhs], params)[0],
+        jax.ShapeDtypeStruct(in_size, u.dtype)).shape
+    out_size = list(tile_shape)
+    out_size[dn.out_spec[0]] = nchunks * chunk
+    for (_, o, _), c, t in zip(axes, counts, tiles):
+        out_size[o] = c * t
+    grid = [nchunks] + counts
 
-    def run(v, level):
-        if level == len(axes):
-            return _bind(prim, [v, rhs], params)[0]
-        (a, o, eff), length, t = axes[level], lengths[level], tiles[level]
-        if t == length:
-            return run(v, level + 1)
-        return lax.concatenate(
-            [run(lax.slice_in_dim(v, s, min(s + t, length) + eff, axis=a), level + 1)
-             for s in range(0, length, t)], o)
+    def tile(idx):
+        start = [0] * u.ndim
+        start[dn.lhs_spec[0]] = idx[0] * chunk
+        for (a, _, _), k, t in zip(axes, idx[1:], tiles):
+            start[a] = k * t
+        return _bind(prim, [lax.dynamic_slice(u, start, in_size), rhs], params)[0]
 
-    if chunk == n:
-        return run(u, 0)
-    return lax.concatenate(
-        [run(lax.slice_in_dim(u, s, min(s + chunk, n), axis=dn.lhs_spec[0]), 0)
-         for s in range(0, n, chunk)], dn.out_spec[0])
+    total = int(np.prod(grid))
+    if total <= _MAX_UNROLLED_TILES:
+        # Separate convolutions: XLA runs independent ones concurrently.
+        stacked = jnp.stack([tile(np.unravel_index(i, grid)) for i in range(total)])
+    else:
+        # A loop keeps compile time flat; one tile's convolution runs on about one
+        # core, so each step computes `width` tiles.
+        width = min(total, _tile_width())
+        steps = -(-total // width)
+
+        def step(i):
+            return jnp.stack([
+                tile(jnp.unravel_index(jnp.minimum(i * width + j, total - 1), grid))
+                for j in range(width)])
+
+        stacked = lax.map(step, jnp.arange(steps))
+        stacked = stacked.reshape((steps * width,) + tuple(tile_shape))[:total]
+    # [prod(grid), *tile_shape] -> out_size: each grid axis goes in front of the
+    # output axis it tiles.
+    stacked = stacked.reshape(grid + list(tile_shape))
+    g = len(grid)
+    grid_of = {dn.out_spec[0]: 0}
+    grid_of.update({o: 1 + j for j, (_, o, _) in enumerate(axes)})
+    perm = []
+    for a in range(len(tile_shape)):
+        if a in grid_of:
+            perm.append(grid_of[a])
+        perm.append(g + a)
+    out = jnp.transpose(stacked, perm).reshape(out_size)
+    limit = list(out_size)
+    limit[dn.out_spec[0]] = n
+    for (_, o, _), length in zip(axes, lengths):
+        limit[o] = length
+    return lax.slice(out, [0] * len(limit), limit)
 
 
 def _identity(name, dtype):
