@@ -118,7 +118,8 @@ def untiled_flops(fn, *args) -> float:
     saved = atrous._TILE_POSITIONS, atrous._CACHE
     atrous._TILE_POSITIONS, atrous._CACHE = float("inf"), type(saved[1])()
     try:
-        return flops(jax.jit(fn).lower(*args))
+        # A fresh wrapper: jax.jit caches traces per function object.
+        return flops(jax.jit(lambda *a: fn(*a)).lower(*args))
     finally:
         atrous._TILE_POSITIONS, atrous._CACHE = saved
 
