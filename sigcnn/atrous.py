@@ -277,6 +277,15 @@ def _lift(c: _Const, sp, full, *, keep_ones: bool = True):
     return arr
 
 
+def _lift_axis(arr, uni, axis, m, length):
+    """`_lift` of a constant along one axis: spatial meta `m`, full length `length`."""
+    sp = [None] * len(_shape(arr))
+    sp[axis] = m
+    full = list(_shape(arr))
+    full[axis] = length
+    return _lift(_Const(arr, uni), sp, full, keep_ones=False)
+
+
 def _same_sp(vals) -> tuple:
     sps = [v.sp for v in vals if isinstance(v, _Sp)]
     for s in sps[1:]:
@@ -790,17 +799,9 @@ def _dot_general(ctx, eqn, ins):
         if m is None:
             continue
         if lsp[a] is None:
-            sp = [None] * len(_shape(lu))
-            sp[a] = m
-            full = list(_shape(lu))
-            full[a] = ru.shape[b]
-            lu = _lift(_Const(lu, lhs.uni), sp, full, keep_ones=False)
+            lu = _lift_axis(lu, lhs.uni, a, m, ru.shape[b])
         if rsp[b] is None:
-            sp = [None] * len(_shape(ru))
-            sp[b] = m
-            full = list(_shape(ru))
-            full[b] = lu.shape[a]
-            ru = _lift(_Const(ru, rhs.uni), sp, full, keep_ones=False)
+            ru = _lift_axis(ru, rhs.uni, b, m, lu.shape[a])
     out_sp += [lsp[a] for a in range(len(lsp)) if a not in lc and a not in lb]
     out_sp += [rsp[a] for a in range(len(rsp)) if a not in rc and a not in rb]
     return [_Sp(_bind(eqn.primitive, [lu, ru], eqn.params)[0], out_sp)]
@@ -1082,20 +1083,12 @@ def _gather(ctx, eqn, ins):
         if mb is None and ma is not None:
             if not isinstance(indices, _Const):
                 raise _Fallback("a batched gather over mismatched spatial axes")
-            sp = [None] * len(_shape(ind))
-            sp[b] = ma
-            full = list(_shape(ind))
-            full[b] = opd.shape[a]
-            ind = _lift(_Const(ind, indices.uni), sp, full, keep_ones=False)
+            ind = _lift_axis(ind, indices.uni, b, ma, opd.shape[a])
             out_sp[batch_positions[b]] = ma
         elif ma is None and mb is not None:
             if not isinstance(operand, _Const):
                 raise _Fallback("a batched gather over mismatched spatial axes")
-            sp = [None] * len(_shape(opd))
-            sp[a] = mb
-            full = list(_shape(opd))
-            full[a] = ind.shape[b]
-            opd = _lift(_Const(opd, operand.uni), sp, full, keep_ones=False)
+            opd = _lift_axis(opd, operand.uni, a, mb, ind.shape[b])
         else:
             raise _Fallback("a batched gather over mismatched spatial axes")
     p["slice_sizes"] = tuple(sizes)
