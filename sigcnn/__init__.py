@@ -5,9 +5,12 @@ generalize so poorly to small image transformations?" (JMLR 2019). Arrays are NH
 kernels HWIO, frequencies in cycles/pixel.
 """
 
+from sigcnn import atrous as atrous
 from sigcnn.atrous import (
     all_shifts as all_shifts,
+    clear_cache as clear_cache,
     decimation_points as decimation_points,
+    register_rule as register_rule,
     undecimate as undecimate,
 )
 from sigcnn.layerwise import layer_spectra as layer_spectra
@@ -47,7 +50,9 @@ __version__ = "0.1.0"
 __all__ = [
     "accuracy",
     "all_shifts",
+    "clear_cache",
     "decimation_points",
+    "register_rule",
     "layer_spectra",
     "undecimate",
     "binomial_ci",

@@ -237,13 +237,12 @@ def equinox_conv(seed, *args, **kwargs):
     return _fill(conv, np.random.default_rng(seed))
 
 
-def equinox_net(seed, *, cin=3):
+def equinox_net(seed, *, cin=3, mode="CIRCULAR"):
     """Equinox Conv2d / MaxPool2d / AvgPool2d on CHW images, vmapped over N."""
     import equinox as eqx
 
     c1 = equinox_conv(seed, cin, 4, 3, stride=2, padding=1)
-    c2 = equinox_conv(seed + 1, 4, 5, 3, stride=1, padding=1,
-                      padding_mode="CIRCULAR")
+    c2 = equinox_conv(seed + 1, 4, 5, 3, stride=1, padding=1, padding_mode=mode)
     mp = eqx.nn.MaxPool2d(2, 2)
     ap = eqx.nn.AvgPool2d(3, 1, padding=1)
 

@@ -1,0 +1,596 @@
+"""`undecimate`, `all_shifts` and `decimation_points`: tracing, caching, outputs.
+
+References:
+    Holschneider, Kronland-Martinet, Morlet and Tchamitchian, "A real-time algorithm
+    for signal analysis with the help of the wavelet transform", Wavelets, 1989 (the
+    algorithme à trous).
+    Azulay and Weiss, "Why do deep convolutional networks generalize so poorly to
+    small image transformations?", JMLR 20(184), 2019.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.extend import core as jcore
+
+from sigcnn._checks import check_choice, check_float_array, check_nhwc, \
+    check_positive_int
+from sigcnn.atrous import values as V
+from sigcnn.atrous.interpreter import Interpreter
+from sigcnn.atrous.policy import AllShifts, Probe, Refusal, Undecimate
+from sigcnn.atrous.tiling import Tiling
+
+__all__ = ["CertificationError", "all_shifts", "clear_cache", "decimation_points",
+           "undecimate", "undecimate_with_points"]
+
+
+class CertificationError(AssertionError):
+    """`all_shifts(..., check=k)` found a shift where atrous and brute disagree."""
+
+
+# --------------------------------------------------------------------------------------
+# The compiled-program cache.
+# --------------------------------------------------------------------------------------
+
+_CACHE_SIZE = 32
+
+
+class _Cache:
+    """A bounded LRU of compiled interpreter programs."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.entries = collections.OrderedDict()
+
+    def get(self, key, build):
+        entry = self.entries.get(key)
+        if entry is None:
+            entry = build()
+            self.entries[key] = entry
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        else:
+            self.entries.move_to_end(key)
+        return entry
+
+
+_PROGRAMS = _Cache(_CACHE_SIZE)
+
+
+def clear_cache() -> None:
+    """Drops every compiled interpreter program (`undecimate`, `all_shifts`).
+
+    The cache holds at most 32 programs (least recently used first out); each keeps
+    its compiled XLA executable alive, so call this to free memory after working
+    with large networks.
+
+    Examples:
+        >>> import sigcnn
+        >>> sigcnn.clear_cache()
+    """
+    _PROGRAMS.entries.clear()
+
+
+def _trace(f, x):
+    # A fresh wrapper each call: JAX caches traces per function object, which would
+    # keep stale copies of arrays that f reads from mutable state (NNX modules).
+    closed, out_shapes = jax.make_jaxpr(lambda xx: f(xx), return_shape=True)(x)
+    return closed, jax.tree.structure(out_shapes)
+
+
+def _nested_consts(jaxpr, out):
+    for eqn in jaxpr.eqns:
+        for val in eqn.params.values():
+            for sub in (val if isinstance(val, (tuple, list)) else (val,)):
+                if isinstance(sub, jcore.ClosedJaxpr):
+                    out.extend(id(c) for c in sub.consts)
+                    _nested_consts(sub.jaxpr, out)
+                elif isinstance(sub, jcore.Jaxpr):
+                    _nested_consts(sub, out)
+    return out
+
+
+def _key(tag, closed, x, *extra):
+    """Cache key: the program's text, its argument types and the arrays it bakes in."""
+    consts = tuple((np.shape(c), str(jnp.result_type(c))) for c in closed.consts)
+    nested = tuple(_nested_consts(closed.jaxpr, []))
+    return (tag, str(closed.jaxpr), consts, nested, x.shape, str(x.dtype)) + extra
+
+
+def _input(x):
+    h, w = x.shape[1], x.shape[2]
+    return V.Spatial(x, (None, V.Grid(0, 1, 0, 1, 0, h, h), V.Grid(1, 1, 0, 1, 0, w, w),
+                         None), x.shape)
+
+
+def _check_f(f):
+    if not callable(f):
+        raise TypeError(f"`f` must be callable (a function of x [N, H, W, C]); got "
+                        f"{f!r} of type {type(f).__name__}.")
+
+
+def _check_x(x):
+    if isinstance(x, jax.ShapeDtypeStruct):
+        raise TypeError("`x` must be an array; got a ShapeDtypeStruct.")
+    x = check_nhwc("x", x)
+    return check_float_array("x", x)
+
+
+def _check_tiling(tiling):
+    if tiling is None:
+        return Tiling()
+    if not isinstance(tiling, Tiling):
+        raise TypeError(f"`tiling` must be a sigcnn.atrous.Tiling or None; got "
+                        f"{tiling!r}.")
+    return tiling
+
+
+# --------------------------------------------------------------------------------------
+# Outputs.
+# --------------------------------------------------------------------------------------
+
+
+def _r2_leaf(i, v, x):
+    """r2 and stride of one output leaf of `undecimate`."""
+    if isinstance(v, V.Const):
+        return v.arr, (1, 1)
+    if isinstance(v, V.Phased):
+        return v.explicit.value[0], (1, 1)
+    spatial = v.spatial_axes()
+    if any(a not in (1, 2) for a in spatial):
+        raise Refusal(
+            f"cannot undecimate f: output leaf {i} has shape {v.shape} with spatial "
+            f"axes at positions {spatial} (following input axes "
+            f"{['HW'[v.grids[a].axis] for a in spatial]}); spatial outputs must have "
+            "them at axes 1 and 2, as NHWC [N, H, W, ...] does: transpose them inside "
+            "`f`.")
+    u = v.u
+    stride = [1, 1]
+    for a in spatial:
+        g = v.grids[a]
+        n = v.shape[a]
+        length = min(g.hi - g.phase, g.stride * n)
+        if g.period and g.hi - g.lo >= g.period:  # the support covers the circle
+            length = min(g.stride * n, max(g.period, g.hi - g.phase))
+        pos = g.phase + np.arange(length)
+        if g.period:
+            pos = pos % g.period
+        if not (pos.size == u.shape[a] and np.array_equal(pos, np.arange(pos.size))):
+            u = V.take_positions(u, a, pos)
+        stride[a - 1] = g.stride
+    return u, tuple(stride)
+
+
+def _shift_leaf(v, shifts):
+    """[P, *shape] for the requested shifts."""
+    if isinstance(v, V.Spatial):
+        return V.shifted(v, shifts)
+    if isinstance(v, V.Phased):
+        if v.classes is not None and v.exact:
+            per = v.period
+            idx = (shifts[:, 0] % per[0]) * per[1] + shifts[:, 1] % per[1]
+            return jnp.take(v.classes.value, jnp.asarray(idx, jnp.int32), axis=0)
+        return v.explicit.value
+    arr = jnp.asarray(v.arr)
+    return jnp.broadcast_to(arr, (len(shifts),) + arr.shape)
+
+
+def _arrange(arr, grid):
+    """[P, *leaf] -> [N, Sy, Sx, ...] (grid) or [N, P, ...] (explicit shifts)."""
+    if grid is not None:
+        arr = arr.reshape(tuple(grid) + arr.shape[1:])
+        return jnp.moveaxis(arr, (0, 1), (1, 2)) if arr.ndim > 2 else arr
+    return jnp.moveaxis(arr, 0, 1) if arr.ndim > 1 else arr
+
+
+# --------------------------------------------------------------------------------------
+# undecimate.
+# --------------------------------------------------------------------------------------
+
+
+class _Entry:
+    def __init__(self):
+        self.run = None
+        self.meta = None
+
+
+def _build_undecimate(closed, sizes, tiling, record):
+    entry = _Entry()
+
+    def run(consts, x):
+        interp = Interpreter(Undecimate(record=record), sizes, tiling)
+        outs = interp.run(closed.jaxpr, consts, [_input(x)])
+        pairs = [_r2_leaf(i, v, x) for i, v in enumerate(outs)]
+        entry.meta = ([s for _, s in pairs], [m for m, _ in interp.records])
+        return [r for r, _ in pairs], [sig for _, sig in interp.records]
+
+    entry.run = jax.jit(run)
+    return entry
+
+
+def undecimate(f: Callable[[jax.Array], Any], *, tiling: Tiling | None = None
+               ) -> Callable:
+    """Returns g with g(x) = (r2, stride): f's undecimated (à trous) responses.
+
+    f is any JAX function of one NHWC image batch x [N, H, W, C] that returns a pytree
+    of arrays, written with plain `jax.lax`, `jax.numpy`, Flax (linen or NNX),
+    Equinox, Keras 3 (JAX backend) or PyTorch through torchax. g traces f and
+    re-evaluates it with every stride removed and every later filter and pooling
+    window dilated by the stride in front of it (padding scaled alike). For each
+    leaf of f(x):
+
+    * a spatial leaf [N, h, w, ...] (h, w after the cumulative strides sy, sx) gives
+      r2 [N, H', W', ...] with ``f(x) == r2[:, ::sy, ::sx]`` exactly (to float
+      rounding) for any padding and size, and every other position of r2 equal to
+      that à trous network. H' == H when every layer's strided output covers its
+      input ("SAME"-like padding: zero, circular, reflect, edge, explicit pairs,
+      lax's strings), else the extent of the à trous network (VALID layers
+      shorten it). The stride leaf is the pair (sy, sx) (per axis 1 + j of the leaf;
+      1 where that axis is not spatial, e.g. a map averaged over W).
+    * a leaf whose spatial axes were consumed (global pooling, flatten, a dense
+      layer over them), e.g. logits [N, K], is returned as f(x) itself with stride
+      (1, 1); so is a leaf that does not depend on x.
+
+    Constructs with an exact undecimated form that are handled: strided, dilated,
+    grouped and NCHW convolutions; max / sum / average pooling, including averages
+    that divide by the count of in-range taps; crops, strided slices, flips,
+    transposes, polyphase splits (space-to-depth); zero, circular, reflect and edge
+    padding (`jnp.pad`, `jnp.roll`, concatenations); residual additions and
+    channel concatenations; squeeze-and-excitation and instance-norm statistics
+    (one gate per polyphase component: each full-resolution position uses the gate
+    of the shift class it belongs to); batch norm; `lax.scan` (unrolled),
+    `lax.cond` / `lax.switch`, `fori_loop`; nested `jit`, `custom_jvp` / `custom_vjp`,
+    remat, `stop_gradient`.
+
+    Refused with a NotImplementedError that names the primitive, the user's source
+    line and the reason (each has no undecimated form; `all_shifts` evaluates them
+    exactly): upsampling of a strided map (nearest or linear via `jnp.repeat`,
+    broadcast + reshape, `jax.image.resize`, transposed convolutions, depth-to-space);
+    a flipped map combined with an unflipped one; data-dependent downsampling
+    (adaptive polyphase sampling); position-dependent constants; and sizes at which
+    the à trous network itself breaks the identity above: circular padding of a map
+    whose length is not a multiple of its cumulative stride, reflect or edge
+    padding unless the map's length leaves exactly one position after its last
+    sample (e.g. H - 1 a multiple of the stride).
+
+    g may be wrapped in `jax.jit` (the strides then come back as integer arrays).
+    The interpreted function is compiled once per program and input shape;
+    parameters closed over by f are passed as arguments, so updated weights (an NNX
+    module trained in place) are always used. On the CPU backend large undecimated
+    convolutions are computed in tiles (see :class:`sigcnn.atrous.Tiling`).
+
+    Args:
+        f: callable x [N, H, W, C] -> pytree of arrays.
+        tiling: optional :class:`sigcnn.atrous.Tiling` (default: 4096 positions
+            per tile on CPU).
+
+    Returns:
+        g: callable; g(x) returns (r2, stride), two pytrees with f(x)'s structure:
+        r2 leaves [N, H', W', ...] (spatial) or f(x)'s leaf (non-spatial); stride
+        leaves, tuples (sy, sx) of ints.
+
+    Raises:
+        TypeError: if `f` is not callable, or g's `x` is not a real float array.
+        ValueError: if g's `x` is not rank 4, or f uses an axis of x that NHWC
+            calls spatial as a channel axis (x passed channels-first).
+        NotImplementedError: (raised by g) for the constructs listed above.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from jax import lax
+        >>> k = jnp.ones((3, 3, 1, 1))
+        >>> f = lambda x: lax.conv_general_dilated(
+        ...     x, k, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        >>> x = jax.random.normal(jax.random.key(0), (1, 8, 8, 1))
+        >>> r2, stride = undecimate(f)(x)
+        >>> r2.shape, stride
+        ((1, 8, 8, 1), (2, 2))
+        >>> bool(jnp.allclose(f(x), r2[:, ::2, ::2], atol=1e-5))
+        True
+
+    References:
+        Holschneider et al., "A real-time algorithm for signal analysis with the
+        help of the wavelet transform", 1989 (algorithme à trous).
+        Azulay and Weiss, "Why do deep convolutional networks generalize so poorly
+        to small image transformations?", JMLR 20(184), 2019, section 3.
+    """
+    _check_f(f)
+    tiling = _check_tiling(tiling)
+
+    def g(x):
+        x = _check_x(x)
+        closed, out_tree = _trace(f, x)
+        sizes = (x.shape[1], x.shape[2])
+        entry = _PROGRAMS.get(_key("undecimate", closed, x, tiling),
+                              lambda: _build_undecimate(closed, sizes, tiling, False))
+        leaves, _ = entry.run(list(closed.consts), x)
+        return (jax.tree.unflatten(out_tree, leaves),
+                jax.tree.unflatten(out_tree, list(entry.meta[0])))
+
+    g.__name__ = f"undecimated_{getattr(f, '__name__', type(f).__name__)}"
+    g.__doc__ = "Undecimated form of f: g(x) -> (r2, stride); see sigcnn.undecimate."
+    return g
+
+
+def undecimate_with_points(f: Callable[[jax.Array], Any], x, *,
+                           tiling: Tiling | None = None):
+    """`undecimate(f)(x)` and `decimation_points(f, x)` from one evaluation.
+
+    Args:
+        f: callable x [N, H, W, C] -> pytree of arrays.
+        x: float array, shape [N, H, W, C].
+        tiling: optional :class:`sigcnn.atrous.Tiling`.
+
+    Returns:
+        (r2, stride, points): as `undecimate(f)(x)` and `decimation_points(f, x)`.
+    """
+    _check_f(f)
+    tiling = _check_tiling(tiling)
+    x = _check_x(x)
+    closed, out_tree = _trace(f, x)
+    sizes = (x.shape[1], x.shape[2])
+    entry = _PROGRAMS.get(_key("decimations", closed, x, tiling),
+                          lambda: _build_undecimate(closed, sizes, tiling, True))
+    leaves, signals = entry.run(list(closed.consts), x)
+    strides, metas = entry.meta
+    points = [dict(meta, signal=sig) for meta, sig in zip(metas, signals)]
+    return (jax.tree.unflatten(out_tree, leaves),
+            jax.tree.unflatten(out_tree, list(strides)), points)
+
+
+def decimation_points(f: Callable[[jax.Array], Any], x, *,
+                      tiling: Tiling | None = None) -> list[dict]:
+    """Every subsampling operation of f, with the signal it decimates.
+
+    For each strided convolution, window reduction (max, sum or average pooling),
+    strided slice (the subsampling step of `sigcnn.blur_pool`) or polyphase split of
+    f, in program order: its primitive, the user's source line, the cumulative
+    stride of its input, its own stride, and its output evaluated at stride 1 on
+    its input's grid (the signal just before decimation, as Ribeiro & Schön hook
+    it), obtained from the undecimated evaluation of f.
+
+    Args:
+        f: callable x [N, H, W, C] -> pytree of arrays (as for `undecimate`).
+        x: float array, shape [N, H, W, C].
+        tiling: optional :class:`sigcnn.atrous.Tiling`.
+
+    Returns:
+        list of dicts with keys ``primitive``, ``where``, ``input_stride`` (sy,
+        sx), ``stride`` (sy, sx), ``output_stride`` and ``signal``: an array of
+        shape [1, H / input_sy, W / input_sx, M] (all non-spatial axes, batch
+        included, folded into the last axis).
+
+    Raises:
+        As `undecimate`.
+
+    References:
+        Ribeiro and Schön, "How convolutional neural networks deal with
+        aliasing", ICASSP 2021.
+    """
+    return undecimate_with_points(f, x, tiling=tiling)[2]
+
+
+# --------------------------------------------------------------------------------------
+# all_shifts.
+# --------------------------------------------------------------------------------------
+
+
+def _total_stride(closed, x, tiling) -> tuple[int, int]:
+    def build():
+        interp = Interpreter(Probe(), (x.shape[1], x.shape[2]), tiling)
+
+        def probe(consts, xx):
+            outs = interp.run(closed.jaxpr, consts, [_input(xx)])
+            for v in outs:  # force lazy values so their lattices are seen
+                if isinstance(v, V.Phased):
+                    v.explicit.value
+            return ()
+
+        jax.eval_shape(probe, list(closed.consts), x)
+        return tuple(interp.strides)
+
+    return _PROGRAMS.get(_key("probe", closed, x, tiling), build)
+
+
+def _build_shifts(closed, method, shifts, grid, chunk, sizes, tiling):
+    entry = _Entry()
+    jaxpr = closed.jaxpr
+
+    if method == "atrous":
+        def run(consts, x):
+            interp = Interpreter(AllShifts(shifts), sizes, tiling)
+            outs = interp.run(jaxpr, consts, [_input(x)])
+            return [_arrange(_shift_leaf(v, shifts), grid) for v in outs]
+    else:
+        def run(consts, x):
+            def one(t):
+                xs = jnp.roll(x, (t[0], t[1]), axis=(1, 2))
+                return jcore.jaxpr_as_fun(jcore.ClosedJaxpr(jaxpr, consts))(xs)
+
+            ts = jnp.asarray(shifts, jnp.int32)
+            if chunk is None or chunk >= len(shifts):
+                outs = jax.vmap(one)(ts)
+            else:
+                outs = lax.map(one, ts, batch_size=chunk)
+            return [_arrange(o, grid) for o in outs]
+
+    entry.run = jax.jit(run)
+    return entry
+
+
+def _check_shifts(shifts):
+    try:
+        arr = np.asarray(shifts)
+    except Exception as exc:  # traced values cannot be converted
+        raise TypeError(
+            "`shifts` must be a concrete sequence of (ty, tx) integer pairs, "
+            f"shape [P, 2]; got {type(shifts).__name__} ({exc}).") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer)
+                                   or arr.size == 0):
+        raise TypeError(
+            "`shifts` must be a sequence of (ty, tx) integer pairs, shape "
+            f"[P, 2]; got dtype {arr.dtype}: {shifts!r}.")
+    if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 1:
+        raise ValueError(
+            "`shifts` must be a non-empty sequence of (ty, tx) integer pairs, "
+            f"shape [P, 2]; got shape {arr.shape}: {shifts!r}. For one shift "
+            "use [(ty, tx)].")
+    return arr.astype(np.int64)
+
+
+def _check_check(check):
+    if isinstance(check, (bool, np.bool_)) or not isinstance(check, (int, np.integer)) \
+            or check < 0:
+        raise ValueError(f"`check` must be a non-negative int (the number of shifts "
+                         f"recomputed by brute force); got {check!r}.")
+    return int(check)
+
+
+#: Largest relative difference max|atrous - brute| / max|brute| accepted by
+#: `all_shifts(..., check=k)`, per dtype.
+CHECK_TOLERANCE = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4,
+                   np.dtype(np.float16): 2e-2, np.dtype(jnp.bfloat16): 5e-2}
+
+
+def _certify(closed, out_tree, x, leaves, shifts, grid, check, tiling):
+    """Recomputes `check` seeded shifts by brute force and compares."""
+    rng = np.random.default_rng(0)
+    pick = np.sort(rng.choice(len(shifts), size=min(check, len(shifts)),
+                              replace=False))
+    sub = shifts[pick]
+    key = _key("shifts", closed, x, "brute", sub.tobytes(), sub.shape, None, None)
+    entry = _PROGRAMS.get(key, lambda: _build_shifts(
+        closed, "brute", sub, None, None, (x.shape[1], x.shape[2]), tiling))
+    brute = entry.run(list(closed.consts), x)
+    for i, (a, b) in enumerate(zip(leaves, brute)):
+        a, b = np.asarray(a), np.asarray(b)
+        scalar = a.ndim == (2 if grid is not None else 1)
+        if scalar:
+            a = a.reshape(-1)[pick]
+        else:
+            a = a.reshape((a.shape[0], len(shifts)) + a.shape[(3 if grid else 2):])
+            a = a[:, pick]
+        scale = float(np.max(np.abs(b))) if b.size else 0.0
+        err = float(np.max(np.abs(a - b))) if b.size else 0.0
+        tol = CHECK_TOLERANCE.get(np.dtype(b.dtype), 1e-4)
+        if not np.isfinite(err) or err > tol * max(scale, 1e-30):
+            raise CertificationError(
+                f"all_shifts: the atrous result of output leaf {i} differs from brute "
+                f"force by {err:.3g} (relative {err / max(scale, 1e-30):.3g} > "
+                f"tolerance {tol:g} for {b.dtype}) at the shifts "
+                f"{[tuple(int(v) for v in t) for t in sub]}; please report this "
+                "network (use method=\"brute\" meanwhile).")
+
+
+def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
+               shifts=None, chunk: int | None = None, check: int = 0,
+               tiling: Tiling | None = None):
+    """f evaluated on every circular shift of x: leaves [N, Sy, Sx, ...].
+
+    For each leaf of f(x) with shape [N, ...] the result has shape [N, Sy, Sx, ...]
+    and ``out[:, ty, tx] == f(jnp.roll(x, (ty, tx), axis=(1, 2)))`` for
+    0 <= ty < Sy, 0 <= tx < Sx, where (Sy, Sx) is the total stride of f (the largest
+    cumulative stride of any of its feature maps, found by tracing f). This holds
+    for spatial outputs (feature maps) and non-spatial ones (logits) alike, for any
+    padding and size. The leading axis of every leaf is taken as its batch axis; a
+    scalar leaf gives [Sy, Sx], and a leaf that does not depend on x is broadcast.
+
+    method="atrous" evaluates f undecimated for as long as its undecimated values
+    are exactly shift-equivariant: then the strided responses to the shifted inputs
+    are the polyphase components of one undecimated response,
+    r(roll(x, t))[i] == r2(x)[S*i - t], and one dense-resolution pass replaces
+    Sy*Sx strided ones. This holds through circularly padded (or unpadded)
+    convolutions and pooling, crops, flips, polyphase splits, circular
+    concatenations and rolls, and squeeze-and-excitation gates (known per shift
+    class). Where it stops holding (zero, reflect or edge padding, a flipped map
+    added to an unflipped one, upsampling, data-dependent sampling, global pooling
+    or flatten), the values are split into the strided values for each shift and
+    the rest of f runs on that batch. The result is therefore exact to float
+    rounding for every network; the speed-up is largest for circularly padded
+    networks (about Sy*Sx / 3 for VGG-like ones, see benchmarks/README.md), and a
+    zero-padded network costs about what method="brute" does from its first padded
+    layer on.
+
+    method="brute" evaluates f on each rolled input with `vmap`, in chunks of
+    `chunk` shifts (`lax.map`) to bound memory.
+
+    Args:
+        f: callable x [N, H, W, C] -> pytree of arrays; each leaf with a leading
+            batch axis N (or a scalar).
+        x: real float array [N, H, W, C] (NHWC).
+        method: "atrous" (default) or "brute".
+        shifts: optional explicit shifts, an integer array-like of shape [P, 2] of
+            (ty, tx) pairs (any integers; rolls are circular). The leaves then have
+            shape [N, P, ...] with ``out[:, p] == f(jnp.roll(x, shifts[p], axis=(1,
+            2)))``, and f's total stride is not needed.
+        chunk: for method="brute", the number of shifts evaluated at once (default:
+            all). Ignored by method="atrous".
+        check: number of shifts (drawn with a fixed seed from the evaluated ones)
+            recomputed by brute force and compared with the result; a relative
+            difference above `CHECK_TOLERANCE` for the dtype (1e-4 for float32)
+            raises `CertificationError`. Costs `check` strided evaluations of f
+            (one vmapped call) and a compilation of it; 0 (default) skips it.
+        tiling: optional :class:`sigcnn.atrous.Tiling` for method="atrous".
+
+    Returns:
+        Pytree with f(x)'s structure; leaves [N, Sy, Sx, ...] (or [N, P, ...] with
+        explicit `shifts`).
+
+    Raises:
+        TypeError: if `f` is not callable, `x` is not a real float array, `chunk` is
+            not an int or `shifts` is not an integer array.
+        ValueError: if `x` is not rank 4, `method` is unknown, `chunk` < 1,
+            `check` < 0, `shifts` does not have shape [P, 2], or f uses an axis of x
+            that NHWC calls spatial as a channel axis.
+        CertificationError: if `check` > 0 and a recomputed shift disagrees.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> def f(x):  # circular 2x2 mean pool with stride 2, then global max
+        ...     y = (x + jnp.roll(x, -1, 1) + jnp.roll(x, -1, 2)
+        ...          + jnp.roll(x, (-1, -1), (1, 2)))[:, ::2, ::2] / 4
+        ...     return {"map": y, "logit": y.max(axis=(1, 2))}
+        >>> x = jax.random.normal(jax.random.key(1), (2, 8, 8, 3))
+        >>> out = all_shifts(f, x, check=2)
+        >>> out["map"].shape, out["logit"].shape
+        ((2, 2, 2, 4, 4, 3), (2, 2, 2, 3))
+        >>> ref = f(jnp.roll(x, (1, 0), axis=(1, 2)))["logit"]
+        >>> bool(jnp.allclose(out["logit"][:, 1, 0], ref, atol=1e-6))
+        True
+
+    References:
+        Azulay and Weiss, "Why do deep convolutional networks generalize so poorly
+        to small image transformations?", JMLR 20(184), 2019.
+        Vaidyanathan, Multirate Systems and Filter Banks, Prentice Hall, 1993
+        (polyphase decomposition).
+    """
+    _check_f(f)
+    method = check_choice("method", method, ("atrous", "brute"))
+    if chunk is not None:
+        chunk = check_positive_int("chunk", chunk)
+    check = _check_check(check)
+    tiling = _check_tiling(tiling)
+    if shifts is not None:
+        shifts = _check_shifts(shifts)
+    x = _check_x(x)
+    closed, out_tree = _trace(f, x)
+    grid = None
+    if shifts is None:
+        grid = _total_stride(closed, x, tiling)
+        ty, tx = np.meshgrid(np.arange(grid[0]), np.arange(grid[1]), indexing="ij")
+        shifts = np.stack([ty.ravel(), tx.ravel()], axis=1).astype(np.int64)
+    sizes = (x.shape[1], x.shape[2])
+    key = _key("shifts", closed, x, method, shifts.tobytes(), shifts.shape, grid,
+               chunk if method == "brute" else None, tiling)
+    entry = _PROGRAMS.get(key, lambda: _build_shifts(closed, method, shifts, grid,
+                                                     chunk, sizes, tiling))
+    leaves = entry.run(list(closed.consts), x)
+    if check and method == "atrous":
+        _certify(closed, out_tree, x, leaves, shifts, grid, check, tiling)
+    return jax.tree.unflatten(out_tree, leaves)

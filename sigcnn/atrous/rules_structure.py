@@ -1,0 +1,576 @@
+"""Rules for structural primitives: transposes, reshapes, crops, pads, reversals,
+concatenations.
+
+These move samples without arithmetic, so their undecimated form moves the
+undecimated array the same way and updates the lattice: a crop or strided slice
+moves the grid's phase (and multiplies its stride) without cutting the periodic
+array; a reversal flips the array and the sign of shifts; a transpose carries the
+grids along. Concatenations (which is how `jnp.pad` builds wrap, reflect and edge
+padding, and `jnp.roll` a roll) are assembled from the pieces' supports:
+
+* pieces of one periodic array whose grids follow each other around the circle
+  (a roll, circular padding) give the same array with a longer grid: exact and
+  still shift-equivariant;
+* otherwise the pieces' supports are laid side by side. Between the last sample of
+  one piece and the first of the next lie stride - 1 positions; they are filled
+  from the pieces' own supports (data before constants), and if the pieces cannot
+  fill them exactly once (sizes the stride does not divide, or two pieces that
+  could both fill them) the concatenation has no undecimated form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from sigcnn.atrous import values as V
+from sigcnn.atrous.interpreter import concrete
+from sigcnn.atrous.policy import Consume, NoForm, NoRule
+from sigcnn.atrous.registry import _axis_map, rule
+
+__all__ = ["assemble"]
+
+
+def _spatial(v: V.Spatial, u=None, grids=None, shape=None):
+    return V.Spatial(v.u if u is None else u, v.grids if grids is None else grids,
+                     v.shape if shape is None else shape, v.partial)
+
+
+@rule("transpose")
+def transpose(ctx, ins, *, permutation):
+    (v,) = ins
+    return [V.Spatial(lax.transpose(v.u, permutation),
+                      [v.grids[q] for q in permutation], ctx.out_shapes[0],
+                      v.partial)]
+
+
+@rule("broadcast_in_dim")
+def broadcast_in_dim(ctx, ins, *, shape, broadcast_dimensions, sharding=None):
+    v = ins[0]
+    if len(ins) > 1 or not isinstance(v, V.Spatial):
+        raise NoRule("dynamic shapes")
+    out = list(shape)
+    grids = [None] * len(shape)
+    u = v.u
+    for i, b in enumerate(broadcast_dimensions):
+        g = v.grids[i]
+        if g is None:
+            continue
+        if v.shape[i] == shape[b]:
+            grids[b] = g
+            out[b] = u.shape[i]
+            continue
+        # A single sample repeated along the axis (edge padding, jnp.repeat of a
+        # row): uniform along it.
+        s = V.sample(V.Spatial(u, [g if j == i else None for j in range(u.ndim)],
+                               v.shape))
+        u = s
+        length = g.stride * (shape[b] - 1) + 1
+        grids[b] = V.Grid(g.axis, g.stride, 0, g.sign, 0, length, None, True)
+        out[b] = length
+    args = dict(shape=tuple(out), broadcast_dimensions=broadcast_dimensions,
+                sharding=sharding)
+    return [V.Spatial(ctx.bind([u], **args)[0], grids, shape, v.partial)]
+
+
+@rule("squeeze")
+def squeeze(ctx, ins, *, dimensions):
+    (v,) = ins
+    dims = [d % v.u.ndim for d in dimensions]
+    spatial = [d for d in dims if v.grids[d] is not None]
+    if spatial:
+        return _consume_axes(ctx, v, spatial, lambda u: lax.squeeze(u, dims), dims)
+    keep = [g for a, g in enumerate(v.grids) if a not in dims]
+    return [V.Spatial(lax.squeeze(v.u, dims), keep, ctx.out_shapes[0], v.partial)]
+
+
+def _consume_axes(ctx, v, axes, fn, dropped):
+    """An operation that consumes the spatial `axes` (e.g. a reduction over them).
+
+    If it consumes every spatial axis the value becomes phased; otherwise the
+    consumed axes are sampled on their grids and their input axes are marked as
+    known unshifted only.
+    """
+    if len(axes) == len(v.spatial_axes()):
+        raise Consume(circular=False)
+    sampled = V.sample(v, axes)
+    keep = [g for a, g in enumerate(v.grids) if a not in dropped]
+    partial = v.partial | {v.grids[a].axis for a in axes}
+    return [V.Spatial(fn(sampled.u), keep, ctx.out_shapes[0], partial)]
+
+
+@rule("reshape")
+def reshape(ctx, ins, *, new_sizes, dimensions=None, sharding=None):
+    v = ins[0]
+    if len(ins) > 1 or dimensions is not None:
+        raise NoRule("a reshape with dynamic shape or dimension order")
+    out_shape = list(new_sizes)
+    in_shape = v.shape
+    mapping = _axis_map(in_shape, out_shape)
+    pin = np.concatenate([[1], np.cumprod(in_shape, dtype=np.int64)])
+    pout = np.concatenate([[1], np.cumprod(out_shape, dtype=np.int64)])
+    grids = [None] * len(out_shape)
+    phys = list(out_shape)
+    u = v.u
+    splits, merged = [], []
+    for a, g in enumerate(v.grids):
+        if g is None:
+            continue
+        if a in mapping:
+            b = mapping[a]
+            grids[b] = g
+            phys[b] = u.shape[a]
+            continue
+        hit = [b for b in range(len(out_shape) - 1)
+               if pout[b] == pin[a] and pout[b + 2] == pin[a + 1] and out_shape[b] > 1]
+        if not hit:
+            merged.append(a)
+            continue
+        splits.append((a, hit[0]))
+    if merged:
+        if any(g is not None for g in grids) or splits:
+            raise NoForm("a reshape merges a spatial axis with another axis while "
+                         "keeping others: nearest-neighbour upsampling (jnp.repeat, "
+                         "broadcast + reshape) or depth-to-space; an upsampled map's "
+                         "response to a shift is not a resampling of one undecimated "
+                         "map")
+        raise Consume()
+    for a, b in reversed(splits):
+        # A polyphase split n -> (n / s, s): the outer axis keeps a grid of stride
+        # d * s, the inner one enumerates the s phases, each moved onto phase 0.
+        g = v.grids[a]
+        s = out_shape[b + 1]
+        d = g.stride
+        if g.period:
+            phases = [jnp.roll(u, -d * q, axis=a) for q in range(s)]
+            grid = dataclasses.replace(g, stride=d * s, hi=g.hi - d * (s - 1))
+            if g.covers():
+                grid = grid.full(out_shape[b])
+        else:
+            length = u.shape[a] - d * (s - 1)
+            phases = [lax.slice_in_dim(u, d * q, d * q + length, axis=a)
+                      for q in range(s)]
+            grid = dataclasses.replace(g, stride=d * s, hi=length)
+        u = jnp.stack(phases, axis=a + 1)
+        grids[b] = grid
+        phys[b] = u.shape[a]
+    for b, g in enumerate(grids):
+        if g is not None and g.period is None:
+            phys[b] = g.hi
+    args = dict(new_sizes=tuple(int(p) for p in phys), dimensions=None,
+                sharding=sharding)
+    return [V.Spatial(ctx.bind([u], **args)[0], grids, tuple(out_shape), v.partial)]
+
+
+def _crop(v: V.Spatial, a: int, start: int, stride: int, count: int) -> V.Spatial:
+    """Samples start, start + stride, ... (count of them) of axis a."""
+    g = v.grids[a]
+    grid = dataclasses.replace(g, phase=g.phase + g.stride * start,
+                               stride=g.stride * stride)
+    n = v.shape[a]
+    if g.covers() and start < stride and count == -(-(n - start) // stride):
+        grid = grid.full(count)  # a decimation of the circle keeps the circle
+    shape = list(v.shape)
+    shape[a] = count
+    return V.Spatial(v.u, [grid if j == a else x for j, x in enumerate(v.grids)],
+                     shape, v.partial)
+
+
+@rule("slice")
+def slice_(ctx, ins, *, start_indices, limit_indices, strides):
+    (v,) = ins
+    strides = strides or (1,) * len(start_indices)
+    out_shape = ctx.out_shapes[0]
+    s0, l0, st0 = list(start_indices), list(limit_indices), list(strides)
+    for a, g in enumerate(v.grids):
+        if g is not None:
+            s0[a], l0[a], st0[a] = 0, v.u.shape[a], 1
+    u = v.u
+    if tuple(s0) != (0,) * len(s0) or tuple(l0) != tuple(u.shape) or \
+            any(t != 1 for t in st0):
+        u = lax.slice(u, s0, l0, st0)
+    shape = list(v.shape)
+    for a, g in enumerate(v.grids):
+        if g is None:
+            shape[a] = out_shape[a]
+    out = V.Spatial(u, v.grids, shape, v.partial)
+    for a, g in enumerate(v.grids):
+        if g is not None:
+            out = _crop(out, a, start_indices[a], strides[a], out_shape[a])
+    return [out]
+
+
+@rule("dynamic_slice")
+def dynamic_slice(ctx, ins, *, slice_sizes):
+    v, *idx = ins
+    if not isinstance(v, V.Spatial) or any(not isinstance(i, V.Const) for i in idx):
+        raise NoForm("a slice whose position depends on the input")
+    if not all(concrete(i.arr) for i in idx):
+        return [_traced_slice(ctx, v, idx, slice_sizes)]
+    starts = [int(np.asarray(i.arr)) for i in idx]
+    n = v.shape
+    starts = [min(max(s, 0), n[a] - slice_sizes[a]) for a, s in enumerate(starts)]
+    limits = [s + k for s, k in zip(starts, slice_sizes)]
+    return slice_(ctx, [v], start_indices=starts, limit_indices=limits,
+                  strides=None)
+
+
+def _traced_slice(ctx, v, idx, sizes):
+    """A slice at a traced (input-independent) position, as `jnp.roll` makes."""
+    u = v.u
+    grids = list(v.grids)
+    starts = []
+    for a, (i, g) in enumerate(zip(idx, v.grids)):
+        n = v.shape[a]
+        start = jnp.clip(jnp.asarray(i.arr, jnp.int32), 0, n - sizes[a])
+        if g is None:
+            starts.append(start)
+            continue
+        d, m = g.stride, sizes[a]
+        if g.period:  # a roll of the circle, then the first m samples
+            length = g.period
+            u = lax.concatenate([u, u], a)
+            grid = dataclasses.replace(g, lo=g.phase - g.head(),
+                                       hi=g.phase + d * (m - 1) + g.tail(n))
+            if m == n and g.covers():
+                grid = grid.full(m)
+            starts.append((d * start) % length)
+            grids[a] = (grid, length)
+        else:
+            length = g.phase + d * (m - 1) + g.tail(n)
+            starts.append(d * start)
+            grids[a] = (V.Grid(g.axis, d, g.phase, g.sign, 0, length, None), length)
+    out_sizes = [grids[a][1] if grids[a] is not None else sizes[a]
+                 for a in range(len(sizes))]
+    u = lax.dynamic_slice(u, starts, out_sizes)
+    return V.Spatial(u, [None if x is None else x[0] for x in grids],
+                     ctx.out_shapes[0], v.partial)
+
+
+@rule("rev")
+def rev(ctx, ins, *, dimensions):
+    (v,) = ins
+    u = lax.rev(v.u, dimensions)
+    grids = list(v.grids)
+    for a in dimensions:
+        g = v.grids[a]
+        if g is None:
+            continue
+        n = v.shape[a]
+        length = g.period or v.u.shape[a]
+        grids[a] = dataclasses.replace(
+            g, phase=length - 1 - g.last(n), sign=-g.sign,
+            lo=length - g.hi, hi=length - g.lo)
+    return [V.Spatial(u, grids, v.shape, v.partial)]
+
+
+@rule("pad")
+def pad(ctx, ins, *, padding_config):
+    v, val = ins
+    if not isinstance(v, V.Spatial) or not isinstance(val, V.Const):
+        raise NoForm("the padding value depends on the input")
+    cfg = [tuple(c) for c in padding_config]
+    out = v
+    for a, g in enumerate(v.grids):
+        if g is None:
+            continue
+        lo, hi, interior = cfg[a]
+        if interior:
+            raise NoForm("interior padding (zero-insertion upsampling) of a spatial "
+                         "axis; an upsampled map's response to a shift is not a "
+                         "resampling of one undecimated map")
+        n = out.shape[a]
+        if lo < 0 or hi < 0:
+            start, stop = max(-lo, 0), n - max(-hi, 0)
+            out = _crop(out, a, start, 1, stop - start)
+            lo, hi = max(lo, 0), max(hi, 0)
+        cfg[a] = (0, 0, 0)
+        if lo == 0 and hi == 0:
+            continue
+        u, w = V.window(out, a)
+        d = w.stride
+        pcfg = [(0, 0, 0)] * u.ndim
+        pcfg[a] = (d * lo, d * hi, 0)
+        u = lax.pad(u, jnp.asarray(val.arr, u.dtype), pcfg)
+        shape = list(out.shape)
+        shape[a] += lo + hi
+        grid = V.Grid(w.axis, d, w.phase, w.sign, 0, u.shape[a], None)
+        out = V.Spatial(u, [grid if j == a else x for j, x in enumerate(out.grids)],
+                        shape, out.partial)
+    if any(c != (0, 0, 0) for c in cfg):
+        u = lax.pad(out.u, jnp.asarray(val.arr, out.u.dtype), cfg)
+        out = V.Spatial(u, out.grids, ctx.out_shapes[0], out.partial)
+    return [out]
+
+
+# --------------------------------------------------------------------------------------
+# Concatenation.
+# --------------------------------------------------------------------------------------
+
+
+def _same_others(pieces, a):
+    ref = None
+    for v in pieces:
+        if not isinstance(v, V.Spatial):
+            continue
+        other = tuple(g for j, g in enumerate(v.grids) if j != a)
+        if ref is None:
+            ref = other
+        elif other != ref:
+            raise NoForm("concatenated maps lie on different grids along the other "
+                         "axes")
+    return ref
+
+
+def _chain(pieces, a):
+    """The periodic result when the pieces follow each other on one circle."""
+    first = pieces[0]
+    if not all(isinstance(v, V.Spatial) and v.u is first.u for v in pieces):
+        return None
+    g0 = first.grids[a]
+    if g0 is None or not g0.period or not first.periodic:
+        return None
+    phase = g0.phase
+    for v in pieces:
+        g = v.grids[a]
+        if g.key() != g0.key() or g.period != g0.period or \
+                (g.phase - phase) % g.period:
+            return None
+        phase = g.phase + g.stride * v.shape[a]
+    n = sum(v.shape[a] for v in pieces)
+    last = pieces[-1].grids[a]
+    grid = dataclasses.replace(g0, lo=g0.lo,
+                               hi=g0.phase + g0.stride * (n - 1)
+                               + last.tail(pieces[-1].shape[a]))
+    return grid, n
+
+
+def assemble(pieces, a: int, shape):
+    """The undecimated concatenation of `pieces` (Spatial or Const) along axis a."""
+    pieces = [v for v in pieces if (v.shape if isinstance(v, V.Spatial)
+                                    else np.shape(v.arr))[a] > 0]
+    spatial = [v for v in pieces if isinstance(v, V.Spatial)]
+    if not spatial:
+        raise NoRule("a concatenation without undecimated operands")
+    chained = _chain(pieces, a)
+    if chained is not None:
+        grid, n = chained
+        v = pieces[0]
+        return V.Spatial(v.u, [grid if j == a else g for j, g in enumerate(v.grids)],
+                         shape, v.partial)
+    # Non-periodic assembly from the supports.
+    wins, srcs = [], []
+    for v in pieces:
+        srcs.append((v.u, v.grids[a]) if isinstance(v, V.Spatial) else None)
+        if isinstance(v, V.Spatial):
+            m = V.materialize(v)
+            u, g = V.window(m, a) if m.grids[a] is not None else (m.u, None)
+            if g is None:
+                raise NoForm("a concatenation along a spatial axis of a value that "
+                             "has no lattice along it")
+            wins.append(("data", V.Spatial(u, [g if j == a else x for j, x in
+                                               enumerate(m.grids)], m.shape,
+                                            m.partial), g))
+        else:
+            wins.append(("const", v, None))
+    others = _same_others([w[1] for w in wins if w[0] == "data"], a)
+    d = next(w[2] for w in wins if w[0] == "data").stride
+    key = next(w[2] for w in wins if w[0] == "data").key()
+    # Orientation matters only to shifts; the assembly is not shift-equivariant.
+    if any(w[0] == "data" and w[2].key()[:2] != key[:2] for w in wins):
+        raise NoForm("concatenated maps have different strides")
+    inf = 1 << 30
+
+    def fwd(w):  # positions after the last sample a piece can supply
+        if w[0] == "const":
+            return None
+        g, n = w[2], w[1].shape[a]
+        return inf if g.uniform else g.tail(n) - 1
+
+    def bwd(w):
+        if w[0] == "const":
+            return None
+        return inf if w[2].uniform else w[2].head()
+
+    def agree(j, fa, bb):
+        """Two windows of one periodic array that continue each other."""
+        sa, sb = srcs[j], srcs[j + 1]
+        if sa is None or sb is None or sa[0] is not sb[0] or not sa[1].period:
+            return False
+        ga, gb = sa[1], sb[1]
+        n = wins[j][1].shape[a]
+        return ga.sign == gb.sign and (gb.phase - ga.last(n) - d) % ga.period == 0
+
+    # The ends keep the extent of a piece in the map's own orientation; reversed,
+    # repeated or constant end pieces (reflect, edge, zero padding) add nothing
+    # beyond their outermost sample, as full-resolution padding does.
+    main = max((w for w in wins if w[0] == "data"), key=lambda w: w[1].shape[a])
+    sign = main[2].sign
+    key = main[2].key()
+
+    def own(w):
+        return w[0] == "data" and not w[2].uniform and w[2].sign == sign
+
+    before = [0] * len(wins)
+    after = [0] * len(wins)
+    before[0] = min(bwd(wins[0]), d - 1) if own(wins[0]) else 0
+    after[-1] = min(fwd(wins[-1]), d - 1) if own(wins[-1]) else 0
+    for j in range(len(wins) - 1):
+        left, right = wins[j], wins[j + 1]
+        fa, bb = fwd(left), bwd(right)
+        need = d - 1
+        if fa is None and bb is None:
+            ca, cb = left[1].arr, right[1].arr
+            if need and not (concrete(ca) and concrete(cb) and np.array_equal(
+                    np.asarray(ca), np.asarray(cb))):
+                raise NoForm("two different constants meet between grid samples")
+            after[j], before[j + 1] = need, 0
+        elif fa is None:
+            take = min(bb, need)
+            before[j + 1], after[j] = take, need - take
+        elif bb is None:
+            take = min(fa, need)
+            after[j], before[j + 1] = take, need - take
+        else:
+            if fa + bb < need:
+                raise NoForm(
+                    "the pieces of a concatenation along a spatial axis do not tile "
+                    f"its undecimated grid (the stride {d} does not divide the "
+                    "pieces' full-resolution lengths; this is what circular, reflect "
+                    "or edge padding of a map whose length is not suited to its "
+                    "cumulative stride gives; use input sizes that are multiples of "
+                    "the total stride)")
+            if fa + bb > need and min(fa, need) + min(bb, need) > need \
+                    and not agree(j, fa, bb):
+                raise NoForm(
+                    "two pieces of a concatenation along a spatial axis could both "
+                    f"fill the {need} positions between their grid samples (edge or "
+                    "reflect padding of a map whose length leaves more than one "
+                    "position after its last sample); the à trous network is not "
+                    "defined there")
+            after[j], before[j + 1] = min(fa, need), need - min(fa, need)
+    parts = []
+    ref_data = next(w[1] for w in wins if w[0] == "data")
+    for (kind, v, g), b, f in zip(wins, before, after):
+        if kind == "data":
+            n = v.shape[a]
+            start, stop = g.phase - b, g.last(n) + 1 + f
+            if g.uniform:
+                piece = lax.slice_in_dim(v.u, 0, 1, axis=a)
+                shp = list(piece.shape)
+                shp[a] = stop - start
+                piece = jnp.broadcast_to(piece, shp)
+            else:
+                piece = lax.slice_in_dim(v.u, start, stop, axis=a)
+        else:
+            n = np.shape(v.arr)[a]
+            length = b + d * (n - 1) + 1 + f
+            shp = list(ref_data.u.shape)
+            shp[a] = length
+            arr = jnp.asarray(v.arr, ref_data.u.dtype)
+            for j, x in enumerate(ref_data.grids):
+                if x is not None and j != a:
+                    if arr.shape[j] != 1 and j not in v.uni:
+                        raise NoForm("a concatenated constant varies along the other "
+                                     "spatial axis")
+                    arr = lax.slice_in_dim(arr, 0, 1, axis=j)
+            if arr.shape[a] != 1 and a not in v.uni:
+                raise NoForm("a concatenated constant varies along the axis")
+            arr = lax.slice_in_dim(arr, 0, 1, axis=a)
+            for j in range(len(shp)):
+                if ref_data.grids[j] is None and j != a:
+                    shp[j] = arr.shape[j] if arr.shape[j] != 1 else shp[j]
+            piece = jnp.broadcast_to(arr, shp)
+        parts.append(piece)
+    u = lax.concatenate(parts, a)
+    grid = V.Grid(key[0], d, before[0], key[2], 0, u.shape[a], None)
+    del others
+    partial = frozenset().union(*[w[1].partial for w in wins if w[0] == "data"])
+    return V.Spatial(u, [grid if j == a else x for j, x in enumerate(ref_data.grids)],
+                     shape, partial)
+
+
+@rule("concatenate")
+def concatenate(ctx, ins, *, dimension):
+    shape = ctx.out_shapes[0]
+    spatial = [v for v in ins if isinstance(v, V.Spatial)]
+    if any(isinstance(v, V.Phased) for v in ins):
+        raise NoForm("it concatenates a map with a phased value")
+    if spatial[0].grids[dimension] is not None or any(
+            v.grids[dimension] is not None for v in spatial):
+        return [assemble(ins, dimension, shape)]
+    # Concatenation along a non-spatial axis (channels): operands on one lattice.
+    from sigcnn.atrous.rules_elementwise import align, lift_const
+    lens = [(v.shape if isinstance(v, V.Spatial) else np.shape(v.arr))[dimension]
+            for v in ins]
+    proto = list(shape)
+    us, grids, partial = align([_spatial(v, shape=tuple(
+        1 if j == dimension else s for j, s in enumerate(v.shape)))
+        for v in spatial], tuple(1 if j == dimension else s
+                                 for j, s in enumerate(shape)))
+    del proto
+    it = iter(us)
+    phys = [us[0].shape[j] if g is not None else None for j, g in enumerate(grids)]
+    args = []
+    for v, n in zip(ins, lens):
+        if isinstance(v, V.Spatial):
+            args.append(next(it))
+        else:
+            arr = lift_const(v, grids, phys, keep_ones=False)
+            tgt = list(us[0].shape)
+            tgt[dimension] = n
+            args.append(jnp.broadcast_to(arr, tgt))
+    out = lax.concatenate(args, dimension)
+    return [V.Spatial(out, grids, shape, partial)]
+
+
+@rule("stack")
+def stack(ctx, ins, *, axis):
+    from sigcnn.atrous.rules_elementwise import align, lift_const
+    shape = ctx.out_shapes[0]
+    spatial = [v for v in ins if isinstance(v, V.Spatial)]
+    if any(isinstance(v, V.Phased) for v in ins):
+        raise NoForm("it stacks a map with a phased value")
+    each = shape[:axis] + shape[axis + 1:]
+    us, grids, partial = align(spatial, each)
+    phys = [us[0].shape[j] if g is not None else None for j, g in enumerate(grids)]
+    it = iter(us)
+    args = [next(it) if isinstance(v, V.Spatial) else jnp.broadcast_to(
+        lift_const(v, grids, phys, keep_ones=False), us[0].shape) for v in ins]
+    out_grids = list(grids)
+    out_grids.insert(axis, None)
+    return [V.Spatial(jnp.stack(args, axis=axis), out_grids, shape, partial)]
+
+
+@rule("split")
+def split(ctx, ins, *, sizes, axis):
+    (v,) = ins
+    outs, start = [], 0
+    for size, shape in zip(sizes, ctx.out_shapes):
+        if v.grids[axis] is not None:
+            outs.append(_crop(v, axis, start, 1, size))
+        else:
+            u = lax.slice_in_dim(v.u, start, start + size, axis=axis)
+            outs.append(V.Spatial(u, v.grids, shape, v.partial))
+        start += size
+    return outs
+
+
+@rule("tile")
+def tile(ctx, ins, *, reps):
+    (v,) = ins
+    out = v
+    rest = list(reps)
+    for a, g in enumerate(v.grids):
+        if g is not None and reps[a] != 1:
+            shape = list(out.shape)
+            shape[a] *= reps[a]
+            out = assemble([out] * reps[a], a, tuple(shape))
+            rest[a] = 1
+    if any(r != 1 for r in rest):
+        u = ctx.bind([out.u], reps=tuple(rest))[0]
+        out = V.Spatial(u, out.grids, ctx.out_shapes[0], out.partial)
+    return [out]

@@ -1,0 +1,183 @@
+"""Tiling of large undecimated convolutions (CPU), as an overridable setting.
+
+XLA's CPU convolution loses about three quarters of its throughput once one call
+covers more than about 4096 output positions (batch x spatial; measured on a
+2-core Xeon in benchmarks/README.md). Undecimated convolutions are S^2 times larger
+than their strided originals, so on CPU they are split into batch chunks and
+spatial output tiles; each tile is the same convolution on the input slice it
+reads, so the result equals one call up to the summation order XLA picks.
+
+The thresholds are a :class:`Tiling` value passed as ``tiling=`` to
+`sigcnn.undecimate`, `sigcnn.all_shifts` and `sigcnn.layer_spectra` (or read from
+the environment variables ``SIGCNN_TILE_POSITIONS`` and ``SIGCNN_TILE_UNROLLED``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+__all__ = ["Tiling", "tiled_conv"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Tiling:
+    """How undecimated convolutions are cut into tiles.
+
+    Attributes:
+        positions: target output positions (batch x spatial) per tile; 0 disables
+            tiling. Default 4096, or ``$SIGCNN_TILE_POSITIONS``.
+        unrolled: up to this many tiles are separate convolution calls (XLA runs
+            them concurrently); more run in a `lax.map` loop so compile time stays
+            flat. Default 4, or ``$SIGCNN_TILE_UNROLLED``.
+        width: tiles computed per loop step (default: the usable cores, at most 8).
+        backends: backends on which tiling applies (default: CPU only; GPU
+            convolutions are fastest as one call).
+
+    Examples:
+        >>> Tiling(positions=0).enabled("cpu")
+        False
+        >>> Tiling().enabled("cpu"), Tiling().enabled("gpu")
+        (True, False)
+    """
+
+    positions: int = -1
+    unrolled: int = -1
+    width: int | None = None
+    backends: tuple = ("cpu",)
+
+    def __post_init__(self):
+        if self.positions == -1:
+            object.__setattr__(self, "positions",
+                               int(os.environ.get("SIGCNN_TILE_POSITIONS", 4096)))
+        if self.unrolled == -1:
+            object.__setattr__(self, "unrolled",
+                               int(os.environ.get("SIGCNN_TILE_UNROLLED", 4)))
+        for name in ("positions", "unrolled"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"`{name}` must be a non-negative int; got "
+                                 f"{value!r}.")
+
+    def enabled(self, backend: str) -> bool:
+        return self.positions > 0 and backend in self.backends
+
+    def loop_width(self) -> int:
+        if self.width is not None:
+            return max(1, int(self.width))
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cores = os.cpu_count() or 1
+        return max(1, min(cores, 8))
+
+
+def tiled_conv(prim, u, rhs, params, axes, tiling: Tiling):
+    """Binds a stride-1 convolution over `axes`, split into output tiles on CPU.
+
+    Args:
+      prim: the convolution primitive; `params` its parameters, whose strides and
+        input dilation are 1 along `axes`.
+      u: input; rhs: kernel.
+      axes: (input axis, output axis, effective kernel extent - 1) of each
+        undecimated spatial axis.
+
+    The output is cut into a grid of equal tiles (batch chunks times spatial
+    blocks, the input zero-extended at the far end where the sizes do not divide);
+    each tile is the same convolution applied to the input slice it reads, so the
+    result equals one call up to the summation order XLA picks for the tile shape.
+    Up to `tiling.unrolled` tiles are separate convolutions (XLA runs them
+    concurrently); more run in a `lax.map` loop, so compile time stays flat.
+    """
+    dn = params["dimension_numbers"]
+    n = u.shape[dn.lhs_spec[0]]
+    pads = list(params["padding"])
+    j_of = {a: j for j, a in enumerate(dn.lhs_spec[2:])}
+    lengths = [u.shape[a] + sum(pads[j_of[a]]) - eff for a, _, eff in axes]
+    if (not axes or not tiling.enabled(jax.default_backend())
+            or n * int(np.prod(lengths)) <= tiling.positions):
+        return _bind1(prim, [u, rhs], params)[0]
+    side = max(1, round(tiling.positions ** (1 / len(axes))))
+    counts = [-(-length // side) if length > side * 3 // 2 else 1
+              for length in lengths]
+    tiles = [-(-length // c) for length, c in zip(lengths, counts)]
+    chunk = n
+    if params["batch_group_count"] == 1:
+        chunk = min(n, max(1, tiling.positions // int(np.prod(tiles))))
+    nchunks = -(-n // chunk)
+    # Apply the padding, extended so that every tile is full (and every batch
+    # chunk); the tiles are then VALID convolutions of equal shape.
+    cfg = [(0, 0, 0)] * u.ndim
+    cfg[dn.lhs_spec[0]] = (0, nchunks * chunk - n, 0)
+    for (a, _, _), c, t, length in zip(axes, counts, tiles, lengths):
+        lo, hi = pads[j_of[a]]
+        cfg[a] = (lo, hi + c * t - length, 0)
+        pads[j_of[a]] = (0, 0)
+    u = lax.pad(u, jnp.zeros((), u.dtype), cfg)
+    params = dict(params, padding=tuple(pads))
+    in_size = list(u.shape)
+    in_size[dn.lhs_spec[0]] = chunk
+    for (a, _, eff), t in zip(axes, tiles):
+        in_size[a] = t + eff
+    tile_shape = jax.eval_shape(
+        lambda v: _bind1(prim, [v, rhs], params)[0],
+        jax.ShapeDtypeStruct(in_size, u.dtype)).shape
+    out_size = list(tile_shape)
+    out_size[dn.out_spec[0]] = nchunks * chunk
+    for (_, o, _), c, t in zip(axes, counts, tiles):
+        out_size[o] = c * t
+    grid = [nchunks] + counts
+
+    def tile(idx):
+        start = [0] * u.ndim
+        start[dn.lhs_spec[0]] = idx[0] * chunk
+        for (a, _, _), k, t in zip(axes, idx[1:], tiles):
+            start[a] = k * t
+        return _bind1(prim, [lax.dynamic_slice(u, start, in_size), rhs], params)[0]
+
+    total = int(np.prod(grid))
+    if total <= tiling.unrolled:
+        # Separate convolutions: XLA runs independent ones concurrently.
+        stacked = jnp.stack([tile(np.unravel_index(i, grid)) for i in range(total)])
+    else:
+        # A loop keeps compile time flat; one tile's convolution runs on about one
+        # core, so each step computes `width` tiles.
+        width = min(total, tiling.loop_width())
+        steps = -(-total // width)
+
+        def step(i):
+            return jnp.stack([
+                tile(jnp.unravel_index(jnp.minimum(i * width + j, total - 1), grid))
+                for j in range(width)])
+
+        stacked = lax.map(step, jnp.arange(steps))
+        stacked = stacked.reshape((steps * width,) + tuple(tile_shape))[:total]
+    # [prod(grid), *tile_shape] -> out_size: each grid axis goes in front of the
+    # output axis it tiles.
+    stacked = stacked.reshape(grid + list(tile_shape))
+    g = len(grid)
+    grid_of = {dn.out_spec[0]: 0}
+    grid_of.update({o: 1 + j for j, (_, o, _) in enumerate(axes)})
+    perm = []
+    for a in range(len(tile_shape)):
+        if a in grid_of:
+            perm.append(grid_of[a])
+        perm.append(g + a)
+    out = jnp.transpose(stacked, perm).reshape(out_size)
+    limit = list(out_size)
+    limit[dn.out_spec[0]] = n
+    for (_, o, _), length in zip(axes, lengths):
+        limit[o] = length
+    return lax.slice(out, [0] * len(limit), limit)
+
+
+
+
+def _bind1(prim, args, params):
+    out = prim.bind(*args, **params)
+    return list(out) if prim.multiple_results else [out]
