@@ -1017,9 +1017,10 @@ def _run_all_shifts(images, labels, evaluator, opts, progress):
     reason = None
     f = evaluator.traceable
 
-    def call(x, brute_chunk):
+    def call(x, brute_chunk, check=0):
         res = all_shifts(f, x, method=method, shifts=explicit,
-                         chunk=brute_chunk if method == "brute" else None)
+                         chunk=brute_chunk if method == "brute" else None,
+                         check=check if method == "atrous" else 0)
         if explicit is not None:
             res = res.reshape((x.shape[0],) + tuple(extent) + res.shape[2:])
         return res
@@ -1052,7 +1053,7 @@ def _run_all_shifts(images, labels, evaluator, opts, progress):
         e = min(done + g, n)
         xg = _pad_images(images[done:e], g)
         try:
-            res = np.asarray(call(xg, brute_chunk))
+            res = np.asarray(call(xg, brute_chunk, opts["all_shifts_check"]))
         except (NotImplementedError, ValueError) as err:
             fall_back(err)
             out, done = [], 0
@@ -1170,7 +1171,7 @@ def run_shift_test(logits_fn: Callable, images, labels, *, key,
                    consistency: str | None = "circular",
                    consistency_max_shift: int | None = None,
                    all_shifts: bool = True, all_shifts_extent=None,
-                   all_shifts_method: str = "auto",
+                   all_shifts_method: str = "auto", all_shifts_check: int = 2,
                    sweep_images=4, sweep_protocol: str = "black",
                    sweep_axis: str = "horizontal", sweep_steps: int | None = None,
                    chunk: int = 256, confidence: float = 0.95,
@@ -1217,6 +1218,9 @@ def run_shift_test(logits_fn: Callable, images, labels, *, key,
       all_shifts_method: ``"auto"`` (``"atrous"``, falling back to
         ``"brute"`` when the network cannot be undecimated), ``"atrous"`` or
         ``"brute"``.
+      all_shifts_check: shifts per batch recomputed by brute force to certify
+        the atrous result (`sigcnn.all_shifts`'s ``check``; default 2, about two
+        strided forward passes per batch; 0 skips it).
       sweep_images: int k (the first k images), a sequence of image indices,
         or None / 0 (skip the jaggedness sweep).
       sweep_protocol: ``"black"`` (the paper's Figure 1: an embedded object
@@ -1303,6 +1307,10 @@ def run_shift_test(logits_fn: Callable, images, labels, *, key,
     if consistency_max_shift is None:
         consistency_max_shift = max(1, int(round(h * 32 / 224)))
     all_shifts = _check_bool("all_shifts", all_shifts)
+    if isinstance(all_shifts_check, (bool, np.bool_)) or not isinstance(
+            all_shifts_check, (int, np.integer)) or all_shifts_check < 0:
+        raise ValueError(f"`all_shifts_check` must be a non-negative int; got "
+                         f"{all_shifts_check!r}.")
     if all_shifts_extent is not None:
         all_shifts_extent = as_pair("all_shifts_extent", all_shifts_extent)
     all_shifts_method = check_choice("all_shifts_method", all_shifts_method,
@@ -1334,6 +1342,7 @@ def run_shift_test(logits_fn: Callable, images, labels, *, key,
                 consistency=consistency, consistency_max_shift=consistency_max_shift,
                 all_shifts_extent=all_shifts_extent,
                 all_shifts_method=all_shifts_method,
+                all_shifts_check=all_shifts_check,
                 sweep_protocol=sweep_protocol, sweep_axis=sweep_axis,
                 sweep_steps=sweep_steps, confidence=confidence,
                 n_resamples=n_resamples, p_ci=p_ci)

@@ -865,3 +865,91 @@ def test_tiled_convolutions_equal_one_call(name, dn, groups, rdil, pad, shape,
             assert text.count("conv_general_dilated") >= 8 * shape[0]
         else:
             assert "while" in text or "scan" in text
+
+
+# --------------------------------------------------------------------------------------
+# Certification, user rules, the cache, the tiling setting, layout errors.
+# --------------------------------------------------------------------------------------
+
+
+def test_check_certifies_and_catches_a_wrong_rule(monkeypatch):
+    f = _nets.circular_vgg(41)
+    x = _x((2, 8, 8, 3))
+    ref = all_shifts(f, x, method="brute")
+    good = all_shifts(f, x, check=3)
+    np.testing.assert_allclose(good, ref, **TOL)
+    # A deliberately wrong rule for tanh-free `max` (pointwise maximum): it drops
+    # the second operand. check= must notice at the shifts it recomputes.
+    from jax.extend.core import primitives as P
+    wrong = lambda ctx, ins, **params: [ins[0]]
+    monkeypatch.setitem(registry.RULES, P.max_p, wrong)
+    atrous.clear_cache()
+    try:
+        bad = all_shifts(f, x)
+        assert np.abs(np.asarray(bad) - np.asarray(ref)).max() > 1e-3
+        with pytest.raises(atrous.CertificationError, match="differs from brute"):
+            all_shifts(f, x, check=4)
+    finally:
+        monkeypatch.undo()
+        atrous.clear_cache()
+    with pytest.raises(ValueError, match="`check` must be a non-negative int"):
+        all_shifts(f, x, check=-1)
+    with pytest.raises(ValueError, match="`check` needs concrete results"):
+        jax.jit(lambda x: all_shifts(f, x, check=1))(x)
+
+
+def test_register_rule_for_a_user_primitive():
+    from jax.extend.core import Primitive
+    from jax.interpreters import batching, mlir
+
+    import sigcnn
+
+    halve_p = Primitive("halve_for_test")
+    halve_p.def_impl(lambda x: x / 2)
+    halve_p.def_abstract_eval(lambda x: x)
+    batching.defvectorized(halve_p)
+    mlir.register_lowering(halve_p, mlir.lower_fun(lambda x: x / 2,
+                                                   multiple_results=False))
+    f = lambda x: halve_p.bind(_s2(x))
+    x = _x((1, 8, 8, 2))
+    with pytest.raises(NotImplementedError, match="`halve_for_test` at .*no undecim"):
+        undecimate(f)(x)
+    sigcnn.register_rule(halve_p, sigcnn.atrous.elementwise)
+    sigcnn.clear_cache()
+    check_undecimate(f, x)
+    check_shifts(f, x)
+    with pytest.raises(TypeError, match="`primitive` must be a JAX primitive"):
+        sigcnn.register_rule("halve", sigcnn.atrous.elementwise)
+    with pytest.raises(TypeError, match="`rule_fn` must be callable"):
+        sigcnn.register_rule(halve_p, None)
+
+
+def test_cache_is_bounded_and_clearable():
+    from sigcnn.atrous import api
+    atrous.clear_cache()
+    assert not api._PROGRAMS.entries
+    f = _nets.circular_vgg(42)
+    for n in range(1, 4):
+        undecimate(f)(_x((n, 8, 8, 3)))
+    assert len(api._PROGRAMS.entries) == 3
+    assert api._PROGRAMS.size == 32
+    atrous.clear_cache()
+    assert not api._PROGRAMS.entries
+
+
+def test_tiling_setting_is_validated():
+    with pytest.raises(ValueError, match="`positions` must be a non-negative int"):
+        atrous.Tiling(positions=-5)
+    with pytest.raises(TypeError, match="`tiling` must be a sigcnn.atrous.Tiling"):
+        undecimate(_s2, tiling=4096)
+    assert not atrous.Tiling(positions=0).enabled("cpu")
+
+
+def test_channels_first_input_is_refused():
+    # A 1-channel NCHW image passed where NHWC is expected: x[N, 1, H, W].
+    w = _nets._he(np.random.default_rng(43), (4, 1, 3, 3), 9)
+    f = lambda x: _nets.conv_nchw(x, w, stride=2)
+    x = _x((1, 1, 16, 16))
+    for call in (lambda: undecimate(f)(x), lambda: all_shifts(f, x)):
+        with pytest.raises(ValueError, match="channels-first .*NHWC"):
+            call()

@@ -592,5 +592,9 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
                                                      chunk, sizes, tiling))
     leaves = entry.run(list(closed.consts), x)
     if check and method == "atrous":
+        if any(isinstance(a, jax.core.Tracer) for a in leaves):
+            raise ValueError("`check` needs concrete results: call all_shifts(..., "
+                             f"check={check}) outside jax.jit / jax.eval_shape (or "
+                             "pass check=0 there).")
         _certify(closed, out_tree, x, leaves, shifts, grid, check, tiling)
     return jax.tree.unflatten(out_tree, leaves)

@@ -67,18 +67,23 @@ def register_rule(primitive, rule_fn: Callable) -> None:
         primitive: a `jax.extend.core.Primitive` (e.g. from a custom op).
         rule_fn: callable ``(ctx, ins, **params) -> list`` of values.
 
+    Returns:
+        None. The rule applies to every later `undecimate` / `all_shifts` call
+        (programs compiled before are kept: call `sigcnn.clear_cache()`).
+
     Raises:
         TypeError: if `primitive` is not a JAX primitive or `rule_fn` not callable.
 
     Examples:
         >>> import jax, jax.numpy as jnp
         >>> from jax.extend.core import Primitive
+        >>> from jax.interpreters import mlir
         >>> import sigcnn
         >>> twice_p = Primitive("twice")
-        >>> twice_p.def_impl(lambda x: 2 * x)
-        <function <lambda> at ...>
-        >>> twice_p.def_abstract_eval(lambda x: x)
-        <function <lambda> at ...>
+        >>> _ = twice_p.def_impl(lambda x: 2 * x)
+        >>> _ = twice_p.def_abstract_eval(lambda x: x)
+        >>> mlir.register_lowering(twice_p, mlir.lower_fun(lambda x: 2 * x,
+        ...                                               multiple_results=False))
         >>> sigcnn.register_rule(twice_p, sigcnn.atrous.elementwise)
         >>> f = lambda x: twice_p.bind(x)[:, ::2, ::2]
         >>> r2, stride = sigcnn.undecimate(f)(jnp.ones((1, 4, 4, 1)))
