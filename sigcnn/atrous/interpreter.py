@@ -362,18 +362,25 @@ class Interpreter:
         return self.eval_phased(eqn, [self.to_phased(v) for v in ins])
 
     def _fake(self, eqn, ins):
-        """Probe: outputs with the lattice of a same-shaped spatial operand."""
+        """Probe: outputs that keep the lattice of a spatial operand of equal rank
+        along the axes whose lengths they keep (values are never read)."""
         spatial = [v for v in ins if isinstance(v, V.Spatial)]
         outs = []
         for var in eqn.outvars:
             shape = tuple(var.aval.shape)
-            like = next((v for v in spatial if v.shape == shape), None)
-            if like is None:
+            like = next((v for v in spatial if len(v.shape) == len(shape)), None)
+            grids = [None] * len(shape)
+            if like is not None:
+                grids = [g if g is not None and like.shape[b] == shape[b] else None
+                         for b, g in enumerate(like.grids)]
+            if not any(grids):
                 outs.append(V.Phased(shape, None, None, V.Lazy(
                     lambda s=shape, d=var.aval.dtype: jnp.zeros((1,) + s, d))))
-            else:
-                outs.append(V.Spatial(jnp.zeros(like.u.shape, var.aval.dtype),
-                                      like.grids, shape, like.partial))
+                continue
+            phys = [like.u.shape[b] if g is not None else n
+                    for b, (g, n) in enumerate(zip(grids, shape))]
+            outs.append(V.Spatial(jnp.zeros(phys, var.aval.dtype), grids, shape,
+                                  like.partial))
         return outs
 
     # ------------------------------------------------------------- control flow
