@@ -447,10 +447,12 @@ def assemble(pieces, a: int, shape):
                     and not agree(j, fa, bb):
                 raise NoForm(
                     "two pieces of a concatenation along a spatial axis could both "
-                    f"fill the {need} positions between their grid samples (edge or "
-                    "reflect padding of a map whose length leaves more than one "
-                    "position after its last sample); the à trous network is not "
-                    "defined there")
+                    f"fill the {need} positions between their grid samples at "
+                    f"cumulative stride {d}: the map's undecimated length leaves more "
+                    "than one position after its last sample (reflect or edge padding "
+                    "needs the stride to divide the map's size minus one, circular "
+                    "padding needs it to divide the size), so the à trous network is "
+                    "not defined; use an input size that suits the total stride")
             after[j], before[j + 1] = min(fa, need), need - min(fa, need)
     parts = []
     ref_data = next(w[1] for w in wins if w[0] == "data")
