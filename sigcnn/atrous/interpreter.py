@@ -239,19 +239,26 @@ class Interpreter:
         """Cuts supports to the cell invariant (non-periodic: physically)."""
         if not isinstance(v, V.Spatial):
             return v
-        u, grids, changed = v.u, list(v.grids), False
+        u, grids, changed, count = v.u, list(v.grids), False, v.count
         for a, g in enumerate(v.grids):
             if g is None:
                 continue
             c = g.clipped(v.shape[a])
-            if c.period is None and (c.lo != 0 or c.hi != u.shape[a]):
-                u = lax.slice_in_dim(u, c.lo, c.hi, axis=a)
-                c = dataclasses.replace(c, phase=c.phase - c.lo, lo=0, hi=c.hi - c.lo)
+            if c.period is None:  # keep at most stride - 1 spare positions around
+                lo = max(0, c.lo - c.stride + 1)
+                hi = min(u.shape[a], c.hi + c.stride - 1)
+                if lo != 0 or hi != u.shape[a]:
+                    u = lax.slice_in_dim(u, lo, hi, axis=a)
+                    if count is not None:
+                        count = V.Lazy(lambda c=count, lo=lo, hi=hi, a=a: _cut(
+                            c.value, lo, hi, a))
+                    c = dataclasses.replace(c, phase=c.phase - lo, lo=c.lo - lo,
+                                            hi=c.hi - lo)
             if c != g:
                 grids[a], changed = c, True
         if not changed:
             return v
-        return V.Spatial(u, grids, v.shape, v.partial, v.count)
+        return V.Spatial(u, grids, v.shape, v.partial, count)
 
     def _note(self, eqn, ins, outs, ctx):
         """Tracks the largest strides and records decimation points."""
@@ -298,6 +305,8 @@ class Interpreter:
         if not isinstance(v, V.Spatial):
             return v
         shifts = self.policy.shifts
+        if not v.periodic:
+            v = V.materialize(v)
         if v.periodic:
             explicit = V.Lazy(lambda: V.shifted(v, shifts))
             period = V.class_period(v)
@@ -448,6 +457,11 @@ class Interpreter:
         return self._no_form(eqn, ins, None, "a while loop of more than 4096 steps")
 
 
+def _cut(arr, lo, hi, a):
+    with jax.ensure_compile_time_eval():
+        return lax.slice_in_dim(arr, lo, hi, axis=a)
+
+
 def _index(v, i):
     """Entry i of a scanned-over operand (its leading axis)."""
     if isinstance(v, V.Const):
@@ -502,7 +516,7 @@ def _decimation(name, where, out: V.Spatial, d_in, d_out):
     for k in (0, 1):
         a, g = d_out[k]
         step = d_in[k]
-        length = g.period or sig.u.shape[a]
+        length = g.period or g.hi
         count = -(-(length - (0 if g.period else g.phase)) // step)
         pos = g.phase + step * np.arange(count)
         if g.period:

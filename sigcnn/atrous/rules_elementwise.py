@@ -103,21 +103,38 @@ def _count_candidate(c, spatial, grids):
     """The undecimated pooling count (or its inverse) matching constant c."""
     if len(spatial) != 1 or spatial[0].count is None or not concrete(c.arr):
         return None
+    import jax
     count = spatial[0].count.value
+    if not concrete(count):
+        return None
     arr = np.asarray(c.arr)
-    sampled = V.sample(V.Spatial(count, grids, tuple(
-        arr.shape[a] if g is None else spatial[0].shape[a]
-        for a, g in enumerate(grids))))
+    with jax.ensure_compile_time_eval():
+        sampled = V.sample(V.Spatial(count, spatial[0].grids, tuple(
+            arr.shape[a] if g is None else spatial[0].shape[a]
+            for a, g in enumerate(spatial[0].grids))))
     sampled = np.asarray(sampled)
     if sampled.shape != arr.shape:
         return None
     if np.array_equal(sampled, arr):
-        return count
+        return _aligned_like(count.astype(arr.dtype), spatial[0], grids)
     with np.errstate(divide="ignore"):
         inv = np.where(sampled != 0, 1.0 / sampled, 0)
     if np.allclose(inv, arr, rtol=1e-6, atol=0):
-        return jnp.where(count != 0, 1.0 / count, 0).astype(c.arr.dtype)
-    return None
+        count = jnp.where(count != 0, 1.0 / count, 0).astype(arr.dtype)
+    else:
+        return None
+    return _aligned_like(count, spatial[0], grids)
+
+
+def _aligned_like(arr, v, grids):
+    """`arr`, laid out like v.u, cut to the window that `align` gave v."""
+    out = arr
+    for a, (g0, g) in enumerate(zip(v.grids, grids)):
+        if g0 is None or g is None or g0.period:
+            continue
+        start = g0.phase - g.phase
+        out = lax.slice_in_dim(out, start, start + g.hi, axis=a)
+    return out
 
 
 def lift_const(c: V.Const, grids, phys, *, spatial=(), keep_ones=True):
@@ -207,6 +224,10 @@ def interleave(p: V.Phased, grids, phys):
     return jnp.transpose(full, perm)
 
 
+_KEEPS_COUNT = frozenset({"convert_element_type", "copy", "copy_p", "stop_gradient",
+                          "reduce_precision", "sharding_constraint", "name"})
+
+
 @rule(*ELEMENTWISE.split(), "sharding_constraint", "name")
 def elementwise(ctx, ins, **params):
     """Rule for pointwise primitives (any number of operands, broadcasting)."""
@@ -227,7 +248,10 @@ def elementwise(ctx, ins, **params):
         else:
             args.append(interleave(v, grids, phys))
             exact = exact and v.exact
-    outs = [V.Spatial(o, grids, s, partial)
+    count = None
+    if len(ins) == 1 and ctx.primitive.name in _KEEPS_COUNT and spatial[0].count:
+        count = spatial[0].count  # a window sum passed through a type conversion
+    outs = [V.Spatial(o, grids, s, partial, count)
             for o, s in zip(ctx.bind(args, **params), ctx.out_shapes)]
     if not exact:  # classes read circularly: an à trous value, not shift-exact
         outs = [V.materialize(o) for o in outs]

@@ -126,6 +126,16 @@ def dot_general(ctx, ins, *, dimension_numbers, **params):
             hit = [a for a in c if v.grids[a] is not None]
             if hit and len(hit) == len(v.spatial_axes()):
                 raise Consume()
+            other, oc = (rhs, rc) if v is lhs else (lhs, lc)
+            free = [j for j in range(np.ndim(other.arr if isinstance(other, V.Const)
+                                             else other.u))
+                    if j not in oc and j not in (rb if other is rhs else lb)]
+            if hit and isinstance(other, V.Const) and free:
+                raise NoForm(
+                    "it multiplies a spatial axis by a constant matrix with an "
+                    "output axis of its own: a resampling (jax.image.resize, an "
+                    "interpolation or adaptive-pooling matrix), whose rows sit at "
+                    "positions of the strided grid")
             if hit:  # contracting some spatial axes: they are read on their grid
                 partial = partial | {v.grids[a].axis for a in hit}
                 v = V.sample(v, hit)

@@ -130,6 +130,25 @@ def reshape(ctx, ins, *, new_sizes, dimensions=None, sharding=None):
             merged.append(a)
             continue
         splits.append((a, hit[0]))
+    for a in list(merged):
+        # A single sample at stride 1 merged with the next axis (edge padding of
+        # the input builds it so): at stride 1 there is nothing between samples.
+        g = v.grids[a]
+        hit = [b for b in range(len(out_shape))
+               if pout[b] == pin[a] and pout[b + 1] == pin[a + 2]]
+        if in_shape[a] == 1 and a + 1 < len(in_shape) and v.grids[a + 1] is None \
+                and hit:
+            if g.stride != 1:
+                raise NoForm(
+                    "a single row or column is repeated along a spatial axis at "
+                    f"cumulative stride {g.stride} (edge padding of a strided map): "
+                    "the positions between the repeated samples have no à trous "
+                    "value")
+            u = V.materialize(V.Spatial(u, v.grids, v.shape), [a]).u
+            b = hit[0]
+            grids[b] = V.Grid(g.axis, 1, 0, g.sign, 0, out_shape[b], None)
+            phys[b] = out_shape[b]
+            merged.remove(a)
     if merged:
         if any(g is not None for g in grids) or splits:
             raise NoForm("a reshape merges a spatial axis with another axis while "
@@ -138,6 +157,9 @@ def reshape(ctx, ins, *, new_sizes, dimensions=None, sharding=None):
                          "response to a shift is not a resampling of one undecimated "
                          "map")
         raise Consume()
+    if splits:  # non-periodic splits read the support only
+        v = V.materialize(v, [a for a, _ in splits if v.grids[a].period is None])
+        u = v.u
     for a, b in reversed(splits):
         # A polyphase split n -> (n / s, s): the outer axis keeps a grid of stride
         # d * s, the inner one enumerates the s phases, each moved onto phase 0.
@@ -157,9 +179,6 @@ def reshape(ctx, ins, *, new_sizes, dimensions=None, sharding=None):
         u = jnp.stack(phases, axis=a + 1)
         grids[b] = grid
         phys[b] = u.shape[a]
-    for b, g in enumerate(grids):
-        if g is not None and g.period is None:
-            phys[b] = g.hi
     args = dict(new_sizes=tuple(int(p) for p in phys), dimensions=None,
                 sharding=sharding)
     return [V.Spatial(ctx.bind([u], **args)[0], grids, tuple(out_shape), v.partial)]
@@ -171,8 +190,15 @@ def _crop(v: V.Spatial, a: int, start: int, stride: int, count: int) -> V.Spatia
     grid = dataclasses.replace(g, phase=g.phase + g.stride * start,
                                stride=g.stride * stride)
     n = v.shape[a]
-    if g.covers() and start < stride and count == -(-(n - start) // stride):
-        grid = grid.full(count)  # a decimation of the circle keeps the circle
+    whole = start < stride and count == -(-(n - start) // stride)
+    if whole:  # a decimation keeps the support (the circle, if it covers it)
+        if g.covers():
+            grid = grid.full(count)
+    elif count > 0:  # a crop: the kept samples' cells, scaled by the stride
+        lo = grid.phase if start > 0 else g.lo
+        hi = grid.last(count) + grid.stride if start + stride * (count - 1) < n - 1 \
+            else g.hi
+        grid = dataclasses.replace(grid, lo=max(g.lo, lo), hi=min(g.hi, hi))
     shape = list(v.shape)
     shape[a] = count
     return V.Spatial(v.u, [grid if j == a else x for j, x in enumerate(v.grids)],
@@ -220,6 +246,8 @@ def dynamic_slice(ctx, ins, *, slice_sizes):
 
 def _traced_slice(ctx, v, idx, sizes):
     """A slice at a traced (input-independent) position, as `jnp.roll` makes."""
+    v = V.materialize(v, [a for a, g in enumerate(v.grids)
+                          if g is not None and g.period is None])
     u = v.u
     grids = list(v.grids)
     starts = []
@@ -361,41 +389,53 @@ def assemble(pieces, a: int, shape):
         v = pieces[0]
         return V.Spatial(v.u, [grid if j == a else g for j, g in enumerate(v.grids)],
                          shape, v.partial)
-    # Non-periodic assembly from the supports.
+    # Non-periodic assembly from the supports (and the spare positions around
+    # them, where a seam needs them and only one piece has them).
     wins, srcs = [], []
     for v in pieces:
         srcs.append((v.u, v.grids[a]) if isinstance(v, V.Spatial) else None)
-        if isinstance(v, V.Spatial):
-            m = V.materialize(v)
-            u, g = V.window(m, a) if m.grids[a] is not None else (m.u, None)
-            if g is None:
-                raise NoForm("a concatenation along a spatial axis of a value that "
-                             "has no lattice along it")
-            wins.append(("data", V.Spatial(u, [g if j == a else x for j, x in
-                                               enumerate(m.grids)], m.shape,
-                                            m.partial), g))
-        else:
+        if not isinstance(v, V.Spatial):
             wins.append(("const", v, None))
+            continue
+        if v.grids[a] is None:
+            raise NoForm("a concatenation along a spatial axis of a value that has "
+                         "no lattice along it")
+        m = V.materialize(v, [j for j in range(len(v.grids)) if j != a])
+        g = m.grids[a]
+        u = m.u
+        if g.period:  # a window of the circle, without spare positions
+            if g.period % g.stride and g.stride > 1:
+                raise NoForm(
+                    "the pieces of a concatenation along a spatial axis do not tile "
+                    f"its undecimated grid: cumulative stride {g.stride} does not "
+                    f"divide the circle of {g.period} pixels (circular padding of a "
+                    "map whose size is not a multiple of its stride: the strided map "
+                    "wraps after ceil(size / stride) samples); use an input size "
+                    "that is a multiple of the total stride")
+            u, g = V.window(m, a)
+        wins.append(("data", V.Spatial(u, [g if j == a else x for j, x in
+                                           enumerate(m.grids)], m.shape, m.partial),
+                     g))
     others = _same_others([w[1] for w in wins if w[0] == "data"], a)
-    d = next(w[2] for w in wins if w[0] == "data").stride
-    key = next(w[2] for w in wins if w[0] == "data").key()
+    main = max((w for w in wins if w[0] == "data"), key=lambda w: w[1].shape[a])
+    d, sign, key = main[2].stride, main[2].sign, main[2].key()
     # Orientation matters only to shifts; the assembly is not shift-equivariant.
-    if any(w[0] == "data" and w[2].key()[:2] != key[:2] for w in wins):
+    if any(w[0] == "data" and w[2].stride != d for w in wins):
         raise NoForm("concatenated maps have different strides")
     inf = 1 << 30
 
-    def fwd(w):  # positions after the last sample a piece can supply
-        if w[0] == "const":
-            return None
+    def fwd(w):  # positions after the last sample within the support; spare ones
         g, n = w[2], w[1].shape[a]
-        return inf if g.uniform else g.tail(n) - 1
+        return (inf, 0) if g.uniform else (g.tail(n) - 1, w[1].u.shape[a] - g.hi)
 
     def bwd(w):
-        if w[0] == "const":
-            return None
-        return inf if w[2].uniform else w[2].head()
+        g = w[2]
+        return (inf, 0) if g.uniform else (g.head(), g.lo)
 
-    def agree(j, fa, bb):
+    def own(w):
+        return w[0] == "data" and not w[2].uniform and w[2].sign == sign
+
+    def agree(j):
         """Two windows of one periodic array that continue each other."""
         sa, sb = srcs[j], srcs[j + 1]
         if sa is None or sb is None or sa[0] is not sb[0] or not sa[1].period:
@@ -404,47 +444,36 @@ def assemble(pieces, a: int, shape):
         n = wins[j][1].shape[a]
         return ga.sign == gb.sign and (gb.phase - ga.last(n) - d) % ga.period == 0
 
-    # The ends keep the extent of a piece in the map's own orientation; reversed,
-    # repeated or constant end pieces (reflect, edge, zero padding) add nothing
-    # beyond their outermost sample, as full-resolution padding does.
-    main = max((w for w in wins if w[0] == "data"), key=lambda w: w[1].shape[a])
-    sign = main[2].sign
-    key = main[2].key()
-
-    def own(w):
-        return w[0] == "data" and not w[2].uniform and w[2].sign == sign
-
+    need = d - 1
     before = [0] * len(wins)
     after = [0] * len(wins)
-    before[0] = min(bwd(wins[0]), d - 1) if own(wins[0]) else 0
-    after[-1] = min(fwd(wins[-1]), d - 1) if own(wins[-1]) else 0
+    if own(wins[0]):
+        before[0] = min(bwd(wins[0])[0], need)
+    if own(wins[-1]):
+        after[-1] = min(fwd(wins[-1])[0], need)
     for j in range(len(wins) - 1):
         left, right = wins[j], wins[j + 1]
-        fa, bb = fwd(left), bwd(right)
-        need = d - 1
-        if fa is None and bb is None:
+        if not need:
+            continue
+        if left[0] == "const" and right[0] == "const":
             ca, cb = left[1].arr, right[1].arr
-            if need and not (concrete(ca) and concrete(cb) and np.array_equal(
+            if not (concrete(ca) and concrete(cb) and np.array_equal(
                     np.asarray(ca), np.asarray(cb))):
                 raise NoForm("two different constants meet between grid samples")
-            after[j], before[j + 1] = need, 0
-        elif fa is None:
-            take = min(bb, need)
-            before[j + 1], after[j] = take, need - take
-        elif bb is None:
-            take = min(fa, need)
-            after[j], before[j + 1] = take, need - take
-        else:
-            if fa + bb < need:
-                raise NoForm(
-                    "the pieces of a concatenation along a spatial axis do not tile "
-                    f"its undecimated grid (the stride {d} does not divide the "
-                    "pieces' full-resolution lengths; this is what circular, reflect "
-                    "or edge padding of a map whose length is not suited to its "
-                    "cumulative stride gives; use input sizes that are multiples of "
-                    "the total stride)")
-            if fa + bb > need and min(fa, need) + min(bb, need) > need \
-                    and not agree(j, fa, bb):
+            after[j] = need
+            continue
+        if left[0] == "const":
+            before[j + 1] = min(bwd(right)[0], need)
+            after[j] = need - before[j + 1]
+            continue
+        if right[0] == "const":
+            after[j] = min(fwd(left)[0], need)
+            before[j + 1] = need - after[j]
+            continue
+        (fa, fs), (bb, bs) = fwd(left), bwd(right)
+        fa, bb = min(fa, need), min(bb, need)
+        if fa + bb >= need:
+            if fa + bb > need and not (own(left) and own(right)) and not agree(j):
                 raise NoForm(
                     "two pieces of a concatenation along a spatial axis could both "
                     f"fill the {need} positions between their grid samples at "
@@ -453,7 +482,21 @@ def assemble(pieces, a: int, shape):
                     "needs the stride to divide the map's size minus one, circular "
                     "padding needs it to divide the size), so the à trous network is "
                     "not defined; use an input size that suits the total stride")
-            after[j], before[j + 1] = min(fa, need), need - min(fa, need)
+            after[j], before[j + 1] = fa, need - fa
+            continue
+        gap = need - fa - bb
+        if fs >= gap and bs == 0:
+            after[j], before[j + 1] = fa + gap, bb
+        elif bs >= gap and fs == 0:
+            after[j], before[j + 1] = fa, bb + gap
+        else:
+            raise NoForm(
+                "the pieces of a concatenation along a spatial axis do not tile its "
+                f"undecimated grid at cumulative stride {d} (the pieces' "
+                "full-resolution lengths are not multiples of the stride; this is "
+                "what circular, reflect or edge padding of a map whose size does "
+                "not suit its cumulative stride gives); use an input size that is a "
+                "multiple of the total stride (reflect: one more than a multiple)")
     parts = []
     ref_data = next(w[1] for w in wins if w[0] == "data")
     for (kind, v, g), b, f in zip(wins, before, after):

@@ -223,17 +223,21 @@ def window(v: Spatial, a: int) -> tuple[jax.Array, Grid]:
     g = v.grids[a]
     n = v.shape[a]
     if g.period is None:
-        return v.u, g
+        if g.lo == 0 and g.hi == v.u.shape[a]:
+            return v.u, g
+        u = lax.slice_in_dim(v.u, g.lo, g.hi, axis=a)
+        return u, dataclasses.replace(g, phase=g.phase - g.lo, lo=0, hi=g.hi - g.lo)
     pos = np.arange(g.lo, g.hi) % g.period
     u = take_positions(v.u, a, pos)
     return u, Grid(g.axis, g.stride, g.phase - g.lo, g.sign, 0, g.hi - g.lo).clipped(n)
 
 
 def materialize(v: Spatial, axes=None) -> Spatial:
-    """v with the periodic grids on `axes` (default: all) turned into windows."""
+    """v with the grids on `axes` (default: all) cut to their supports (periodic
+    grids become non-periodic windows; spare positions are dropped)."""
     u, grids = v.u, list(v.grids)
     for a, g in enumerate(v.grids):
-        if g is None or g.period is None or (axes is not None and a not in axes):
+        if g is None or (axes is not None and a not in axes):
             continue
         u, grids[a] = window(Spatial(u, grids, v.shape), a)
     return Spatial(u, grids, v.shape, v.partial)
@@ -307,13 +311,19 @@ def class_grid(period) -> np.ndarray:
 
 
 def class_period(v: Spatial) -> tuple[int, int] | None:
-    """(Dy, Dx): the strides of v's grids per input axis (1 where it has none)."""
+    """(Dy, Dx): the strides of v's grids per input axis (1 where it has none).
+
+    The value then depends on the shift t only through t mod (Dy, Dx), provided its
+    samples are whole polyphase components: stride * n equals the grid's period
+    (or the length of its support, for a circular reading). None otherwise.
+    """
     per = [1, 1]
     seen = [False, False]
     for a, g in enumerate(v.grids):
         if g is None:
             continue
-        if seen[g.axis] and per[g.axis] != g.stride:
+        length = g.period or v.u.shape[a]
+        if seen[g.axis] or g.stride * v.shape[a] != length:
             return None
         per[g.axis] = g.stride
         seen[g.axis] = True
