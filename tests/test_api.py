@@ -190,3 +190,21 @@ def test_float32_inputs_stay_float32_under_jit():
         assert out.dtype == jnp.float32, name
     assert jax.jit(lambda x: spectra.fourier_shift(x, (0.5, 1)))(x32).dtype == \
         jnp.float32
+
+
+def test_installed_jax_is_within_the_declared_bounds():
+    # The interpreter uses jax.extend and a few private helpers (source lines);
+    # pyproject.toml pins the versions it is tested with.
+    import pathlib
+    import re
+
+    import jax
+
+    text = (pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    lo, hi = re.search(r'"jax>=([\d.]+),<([\d.]+)"', text).groups()
+
+    def key(v):
+        return tuple(int(p) for p in re.findall(r"\d+", v)[:3])
+
+    assert key(lo) <= key(jax.__version__) < key(hi), (jax.__version__, lo, hi)
+    from jax.extend.core import primitives  # noqa: F401  (the rules' primitives)
