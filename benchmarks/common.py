@@ -113,15 +113,18 @@ def compile_fn(fn, *args) -> Timed:
 
 def untiled_flops(fn, *args) -> float:
     """XLA's FLOP count of `fn` lowered with every convolution in one call."""
-    from sigcnn import atrous
+    import os
 
-    saved = atrous._TILE_POSITIONS, atrous._CACHE
-    atrous._TILE_POSITIONS, atrous._CACHE = float("inf"), type(saved[1])()
+    saved = os.environ.get("SIGCNN_TILE_POSITIONS")
+    os.environ["SIGCNN_TILE_POSITIONS"] = "0"  # the default Tiling() reads it
     try:
         # A fresh wrapper: jax.jit caches traces per function object.
         return flops(jax.jit(lambda *a: fn(*a)).lower(*args))
     finally:
-        atrous._TILE_POSITIONS, atrous._CACHE = saved
+        if saved is None:
+            del os.environ["SIGCNN_TILE_POSITIONS"]
+        else:
+            os.environ["SIGCNN_TILE_POSITIONS"] = saved
 
 
 def steady(call, *, repeat: int, warmup: bool = True) -> float:

@@ -2,6 +2,7 @@
 
 import jax
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 jax.config.update("jax_enable_x64", True)
@@ -15,3 +16,17 @@ try:
     settings.load_profile("sigcnn")
 except ImportError:  # pragma: no cover
     pass
+
+
+@pytest.fixture(scope="module")
+def fast_compiles():
+    """On CPU, most XLA optimisations off for a module: tiny programs, many compiles
+    (the numerics are the same to rounding). Use with
+    ``pytestmark = pytest.mark.usefixtures("fast_compiles")``."""
+    if jax.default_backend() != "cpu":  # GPU compilers need their passes
+        yield
+        return
+    before = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)

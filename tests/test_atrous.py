@@ -26,17 +26,7 @@ from sigcnn import atrous
 from sigcnn.atrous import all_shifts, registry, undecimate
 from sigcnn.atrous.interpreter import _CALL_NAMES as _CALLS
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compiles():
-    """On CPU, most XLA optimisations off while this module runs: tiny programs,
-    many compiles (the numerics are the same to rounding)."""
-    if jax.default_backend() != "cpu":  # GPU compilers need their passes
-        yield
-        return
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
+pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 
 # float32 networks: sums of O(100) products of O(1) numbers (values up to ~30); the

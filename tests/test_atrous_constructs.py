@@ -33,16 +33,7 @@ FLIPPED_H = ((0, -1), (1, 1))
 LAYOUT = r"NHWC|NCHW|[Ll]ayout|channels?[- ]first"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compiles():
-    """On CPU, most XLA optimisations off: tiny programs, many compiles."""
-    if jax.default_backend() != "cpu":
-        yield
-        return
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
+pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 
 # --------------------------------------------------------------------------------------

@@ -38,16 +38,7 @@ from hypothesis import strategies as st
 import _grammar as G
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compiles():
-    """On CPU, most XLA optimisations off: tiny programs, many compiles."""
-    if jax.default_backend() != "cpu":
-        yield
-        return
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
+pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 
 # No shrinking unless asked for (SIGCNN_SHRINK=1): shrinking a failing network costs

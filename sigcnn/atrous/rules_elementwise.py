@@ -28,7 +28,7 @@ from sigcnn.atrous.interpreter import concrete
 from sigcnn.atrous.policy import NoForm, NoRule
 from sigcnn.atrous.registry import ELEMENTWISE, rule
 
-__all__ = ["align", "elementwise", "lift_const"]
+__all__ = ["align", "aligned_operands", "elementwise", "lift_const"]
 
 
 def _align_axis(vals, a, n):
@@ -97,6 +97,28 @@ def align(vals, shape):
             raise NoForm("it combines a map with a value whose other spatial axis was "
                           "reduced and is known unshifted only")
     return us, grids, partial
+
+
+def aligned_operands(ins, shape):
+    """Operands of a same-shape primitive on one lattice: (arrays, grids, partial).
+
+    Spatial operands are aligned (:func:`align`); constants are lifted onto their
+    physical grid, keeping their own sizes along the other axes.
+    """
+    spatial = [v for v in ins if isinstance(v, V.Spatial)]
+    us, grids, partial = align(spatial, shape)
+    phys = [us[0].shape[a] if g is not None else None for a, g in enumerate(grids)]
+    it = iter(us)
+    args = []
+    for v in ins:
+        if isinstance(v, V.Spatial):
+            args.append(next(it))
+            continue
+        arr = lift_const(v, grids, phys, keep_ones=False)
+        target = [phys[a] if g is not None else np.shape(v.arr)[a]
+                  for a, g in enumerate(grids)]
+        args.append(jnp.broadcast_to(arr, target))
+    return args, grids, partial
 
 
 def _count_candidate(c, spatial, grids):

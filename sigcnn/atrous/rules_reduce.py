@@ -17,7 +17,7 @@ import numpy as np
 from sigcnn.atrous import values as V
 from sigcnn.atrous.policy import Consume, NoForm, NoRule
 from sigcnn.atrous.registry import rule
-from sigcnn.atrous.rules_elementwise import align, lift_const
+from sigcnn.atrous.rules_elementwise import aligned_operands, lift_const
 from sigcnn.atrous.rules_structure import _consume_axes
 
 __all__ = []
@@ -49,17 +49,11 @@ def reduce_generic(ctx, ins, *, computation, jaxpr, dimensions, **params):
     if any(not isinstance(i, V.Const) for i in inits) or any(
             isinstance(o, V.Phased) for o in ops):
         raise NoForm("an initial value depends on the input")
-    spatial = [o for o in ops if isinstance(o, V.Spatial)]
-    shape = spatial[0].shape
-    us, grids, partial = align(spatial, shape)
+    shape = next(o for o in ops if isinstance(o, V.Spatial)).shape
+    args, grids, partial = aligned_operands(ops, shape)
     red = [a for a in dimensions if grids[a] is not None]
-    n_sp = sum(g is not None for g in grids)
-    if red and len(red) == n_sp:
+    if red and len(red) == sum(g is not None for g in grids):
         raise Consume(circular=False)
-    phys = list(us[0].shape)
-    it = iter(us)
-    args = [next(it) if isinstance(o, V.Spatial) else jnp.broadcast_to(
-        lift_const(o, grids, phys, keep_ones=False), us[0].shape) for o in ops]
     if red:
         args = [V.sample(V.Spatial(x, grids, shape), red).u for x in args]
         partial = partial | {grids[a].axis for a in red}
@@ -85,12 +79,7 @@ def sort(ctx, ins, *, dimension, **params):
     spatial = [v for v in ins if isinstance(v, V.Spatial)]
     if any(v.grids[dimension] is not None for v in spatial):
         raise NoForm("sorting along a spatial axis")
-    shape = ctx.out_shapes[0]
-    us, grids, partial = align(spatial, shape)
-    phys = list(us[0].shape)
-    it = iter(us)
-    args = [next(it) if isinstance(v, V.Spatial) else jnp.broadcast_to(
-        lift_const(v, grids, phys, keep_ones=False), us[0].shape) for v in ins]
+    args, grids, partial = aligned_operands(ins, ctx.out_shapes[0])
     outs = ctx.bind(args, dimension=dimension, **params)
     return [V.Spatial(o, grids, s, partial) for o, s in zip(outs, ctx.out_shapes)]
 

@@ -548,43 +548,22 @@ def concatenate(ctx, ins, *, dimension):
             v.grids[dimension] is not None for v in spatial):
         return [assemble(ins, dimension, shape)]
     # Concatenation along a non-spatial axis (channels): operands on one lattice.
-    from sigcnn.atrous.rules_elementwise import align, lift_const
-    lens = [(v.shape if isinstance(v, V.Spatial) else np.shape(v.arr))[dimension]
-            for v in ins]
-    proto = list(shape)
-    us, grids, partial = align([_spatial(v, shape=tuple(
-        1 if j == dimension else s for j, s in enumerate(v.shape)))
-        for v in spatial], tuple(1 if j == dimension else s
-                                 for j, s in enumerate(shape)))
-    del proto
-    it = iter(us)
-    phys = [us[0].shape[j] if g is not None else None for j, g in enumerate(grids)]
-    args = []
-    for v, n in zip(ins, lens):
-        if isinstance(v, V.Spatial):
-            args.append(next(it))
-        else:
-            arr = lift_const(v, grids, phys, keep_ones=False)
-            tgt = list(us[0].shape)
-            tgt[dimension] = n
-            args.append(jnp.broadcast_to(arr, tgt))
-    out = lax.concatenate(args, dimension)
-    return [V.Spatial(out, grids, shape, partial)]
+    from sigcnn.atrous.rules_elementwise import aligned_operands
+    each = tuple(1 if j == dimension else n for j, n in enumerate(shape))
+    args, grids, partial = aligned_operands(
+        [_spatial(v, shape=tuple(1 if j == dimension else n
+                                 for j, n in enumerate(v.shape)))
+         if isinstance(v, V.Spatial) else v for v in ins], each)
+    return [V.Spatial(lax.concatenate(args, dimension), grids, shape, partial)]
 
 
 @rule("stack")
 def stack(ctx, ins, *, axis):
-    from sigcnn.atrous.rules_elementwise import align, lift_const
+    from sigcnn.atrous.rules_elementwise import aligned_operands
     shape = ctx.out_shapes[0]
-    spatial = [v for v in ins if isinstance(v, V.Spatial)]
     if any(isinstance(v, V.Phased) for v in ins):
         raise NoForm("it stacks a map with a phased value")
-    each = shape[:axis] + shape[axis + 1:]
-    us, grids, partial = align(spatial, each)
-    phys = [us[0].shape[j] if g is not None else None for j, g in enumerate(grids)]
-    it = iter(us)
-    args = [next(it) if isinstance(v, V.Spatial) else jnp.broadcast_to(
-        lift_const(v, grids, phys, keep_ones=False), us[0].shape) for v in ins]
+    args, grids, partial = aligned_operands(ins, shape[:axis] + shape[axis + 1:])
     out_grids = list(grids)
     out_grids.insert(axis, None)
     return [V.Spatial(jnp.stack(args, axis=axis), out_grids, shape, partial)]

@@ -161,17 +161,12 @@ def reduce_window(ctx, ins, **p):
         ops, inits = list(ins), []
         pad_values = [_identity(name, o.u.dtype if isinstance(o, V.Spatial)
                                 else jnp.result_type(o.arr)) for o in ops]
-    from sigcnn.atrous.rules_elementwise import align, lift_const
+    from sigcnn.atrous.rules_elementwise import aligned_operands
     spatial = [o for o in ops if isinstance(o, V.Spatial)]
     if any(isinstance(o, V.Phased) for o in ops):
         raise NoForm("a window reduction over a phased value")
     shape_in = spatial[0].shape
-    us, grids_in, partial = align(spatial, shape_in)
-    phys = [us[0].shape[a] if g is not None else None for a, g in enumerate(grids_in)]
-    it = iter(us)
-    arrs = [next(it) if isinstance(o, V.Spatial) else
-            jnp.broadcast_to(lift_const(o, grids_in, phys, keep_ones=False),
-                             us[0].shape) for o in ops]
+    arrs, grids_in, partial = aligned_operands(ops, shape_in)
     out_shape = ctx.out_shapes[0]
     wdims = list(p["window_dimensions"])
     strides = list(p["window_strides"])
