@@ -946,3 +946,24 @@ def test_channels_first_input_is_refused():
     for call in (lambda: undecimate(f)(x), lambda: all_shifts(f, x)):
         with pytest.raises(ValueError, match="channels-first .*NHWC"):
             call()
+
+
+def test_shifts_beyond_a_consumed_maps_stride():
+    # Regression (torchvision GoogLeNet, circular): a map at stride 2 consumed by
+    # an operation that is not shift-equivariant (a pool padded at its end, a
+    # flatten) depends on the whole shift, not on t mod 2; shifts >= 2 must not be
+    # read from the shift classes.
+    w = _nets._he(np.random.default_rng(44), (3, 3, 2, 3), 18)
+    dense = jnp.asarray(np.random.default_rng(45).standard_normal((32, 2)),
+                        jnp.float32)
+
+    def f(x):
+        y = _s2(x)
+        p = lax.reduce_window(y, -jnp.inf, lax.max, (1, 3, 3, 1), (1, 2, 2, 1),
+                              ((0, 0), (0, 1), (0, 1), (0, 0)))
+        return {"pool": jnp.mean(p, axis=(1, 2)),
+                "flat": y.reshape(y.shape[0], -1) @ dense}
+
+    del w
+    x = _x((2, 8, 8, 2))
+    check_shifts(f, x, direct=False, shifts=[(0, 0), (3, 1), (5, 4), (2, 7), (-1, 6)])

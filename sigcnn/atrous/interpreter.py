@@ -297,10 +297,11 @@ class Interpreter:
     def to_phased(self, v, *, circular: bool = False):
         """A value as a :class:`~sigcnn.atrous.values.Phased` (or a Const).
 
-        Periodic values are known for every shift class. With `circular` (an
-        order-free consumer), so are non-periodic ones whose support the grid
-        tiles (length stride * n), read within the support: the polyphase
-        components of the à trous value.
+        With `circular` (the consumer is an order-free reduction over every
+        spatial axis, invariant to rolling the samples), the result is also
+        known per shift class t mod stride: exactly for periodic values whose
+        grid tiles the circle, and as the polyphase components of the à trous
+        value for non-periodic ones whose support the grid tiles.
         """
         if not isinstance(v, V.Spatial):
             return v
@@ -310,7 +311,11 @@ class Interpreter:
         if v.periodic:
             explicit = V.Lazy(lambda: V.shifted(v, shifts))
             period = V.class_period(v)
-            if period is not None and any(p > 1 for p in period):
+            # Shift classes only for a consumer that is invariant to rolling the
+            # samples (a reduction over every spatial axis): the value for t + D
+            # is the value for t rolled by one sample, equal only after such a
+            # reduction.
+            if circular and period is not None and any(p > 1 for p in period):
                 classes = V.Lazy(lambda: V.shifted(v, V.class_grid(period)))
                 return V.Phased(v.shape, period, classes, explicit)
             return V.Phased(v.shape, None, None, explicit)
