@@ -152,6 +152,7 @@ def measure(key: str, variant: str, *, repeat: int, warmup: bool) -> dict:
             row[f"{method}_s"] = steady
         except Exception as e:  # noqa: BLE001
             row[f"{method}_error"] = _err(e)
+            row[f"{method}_traceback"] = traceback.format_exc(limit=-4)
     if "brute" in outs:
         leaf = jax.tree.leaves(outs["brute"])[0]
         row["total_stride"] = [int(leaf.shape[1]), int(leaf.shape[2])]

@@ -44,14 +44,9 @@ FAST = [
     ("flax.nnx/scan_resnet", "circular"),
 ]
 SLOW = [
-    ("torchvision/resnet18", "zero"),  # all_shifts ~14 s (loaded CPU) with zero padding
-    ("torchvision/efficientnet_b0", "circular"),
-    ("torchvision/mobilenet_v2", "circular"),
-    ("torchvision/regnet_y_400mf", "circular"),
-    ("torchvision/squeezenet1_0", "zero"),
-    ("torchvision/googlenet", "zero"),
-    ("keras/MobileNetV2", "zero"),
-    ("flax.nnx/cnn", "zero"),
+    ("torchvision/googlenet", "circular"),  # the shift-class regression (ceil pools)
+    ("torchvision/efficientnet_b0", "circular"),  # squeeze-excitation gates
+    ("torchvision/resnet18", "zero"),  # phase by phase from the first padded conv
 ]
 CASES = ([pytest.param(k, v, False, id=f"{k}[{v}]") for k, v in FAST]
          + [pytest.param(k, v, True, id=f"{k}[{v}]", marks=pytest.mark.slow)

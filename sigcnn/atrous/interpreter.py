@@ -345,7 +345,9 @@ class Interpreter:
                                 in_axes=axes)(*arrs)
             return V.Lazy(compute)
 
-        explicit = batched(lambda v: v.explicit.value)
+        # Explicit entries are computed now (XLA drops them if unused): a chain of
+        # lazy values as long as a network would recurse too deeply.
+        explicit = V.Lazy.of(batched(lambda v: v.explicit.value).value)
         exact = all(v.exact for v in phased)
         classes = None
         period = None
