@@ -45,7 +45,6 @@ FAST = [
 ]
 SLOW = [
     ("torchvision/googlenet", "circular"),  # the shift-class regression (ceil pools)
-    ("torchvision/efficientnet_b0", "circular"),  # squeeze-excitation gates
     ("torchvision/resnet18", "zero"),  # phase by phase from the first padded conv
 ]
 CASES = ([pytest.param(k, v, False, id=f"{k}[{v}]") for k, v in FAST]
