@@ -416,7 +416,7 @@ def assemble(pieces, a: int, shape):
         wins.append(("data", V.Spatial(u, [g if j == a else x for j, x in
                                            enumerate(m.grids)], m.shape, m.partial),
                      g))
-    others = _same_others([w[1] for w in wins if w[0] == "data"], a)
+    _same_others([w[1] for w in wins if w[0] == "data"], a)  # raises if not
     main = max((w for w in wins if w[0] == "data"), key=lambda w: w[1].shape[a])
     d, sign, key = main[2].stride, main[2].sign, main[2].key()
     # Orientation matters only to shifts; the assembly is not shift-equivariant.
@@ -532,7 +532,6 @@ def assemble(pieces, a: int, shape):
         parts.append(piece)
     u = lax.concatenate(parts, a)
     grid = V.Grid(key[0], d, before[0], key[2], 0, u.shape[a], None)
-    del others
     partial = frozenset().union(*[w[1].partial for w in wins if w[0] == "data"])
     return V.Spatial(u, [grid if j == a else x for j, x in enumerate(ref_data.grids)],
                      shape, partial)

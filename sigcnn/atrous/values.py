@@ -352,13 +352,3 @@ class Phased:
         self.classes = classes
         self.explicit = explicit
         self.exact = exact  # classes are the responses to shifts (not à trous only)
-
-    @classmethod
-    def from_classes(cls, shape, period, classes: Lazy, shifts: np.ndarray):
-        """A phased value whose explicit entries are gathered from its classes."""
-        idx = (shifts[:, 0] % period[0]) * period[1] + shifts[:, 1] % period[1]
-        if np.array_equal(idx, np.arange(idx.size)):
-            return cls(shape, period, classes, classes)
-        return cls(shape, period, classes,
-                   Lazy(lambda: jnp.take(classes.value,
-                                         jnp.asarray(idx, jnp.int32), axis=0)))
