@@ -86,12 +86,23 @@ def available(key: str) -> str | None:
     return None
 
 
-def build(key: str, variant: str = "zero", *, seed: int = 0) -> RealNet:
-    """Builds `REGISTRY[key]` in `variant` ("zero" or "circular")."""
+def build(key: str, variant: str = "zero", *, seed: int = 0,
+          float64: bool = False) -> RealNet:
+    """Builds `REGISTRY[key]` in `variant` ("zero" or "circular").
+
+    float64=True (torchvision only; needs jax_enable_x64) casts the weights to
+    float64, for comparisons below float32 rounding on ill-conditioned networks.
+    """
     spec = REGISTRY[key]
     if variant not in spec.variants:
         raise ValueError(f"variant={variant!r}: {key} supports {spec.variants}")
-    return spec.builder(variant, seed)
+    if not float64:
+        return spec.builder(variant, seed)
+    if spec.framework != "torchvision" or not jax.config.jax_enable_x64:
+        raise ValueError(f"float64=True needs a torchvision network and "
+                         f"jax_enable_x64; got {key} (x64 "
+                         f"{jax.config.jax_enable_x64}).")
+    return spec.builder(variant, seed, float64=True)
 
 
 def _to_nhwc(tree):
@@ -289,7 +300,7 @@ def _probe_tap(model, xt, target: int):
 
 
 def _torchvision(arch: str, size: int, kwargs=None, note: str = ""):
-    def builder(variant: str, seed: int) -> RealNet:
+    def builder(variant: str, seed: int, float64: bool = False) -> RealNet:
         torch, tv, torchax = _torch_stack()
         torch.manual_seed(seed)
         model = getattr(tv.models, arch)(weights=None, **(kwargs or {})).eval()
@@ -320,6 +331,11 @@ def _torchvision(arch: str, size: int, kwargs=None, note: str = ""):
         tapped = Tapped(model).eval()
         weights, jfn = torchax.extract_jax(tapped)
         notes.append(f"tap feat = {tap}")
+        if float64:
+            weights = jax.tree.map(
+                lambda a: a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating)
+                else a, weights)
+            notes.append("float64 weights")
 
         def f(x):
             return _to_nhwc(jfn(weights, (jnp.transpose(x, (0, 3, 1, 2)),)))

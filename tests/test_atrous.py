@@ -891,6 +891,31 @@ def test_check_certifies_and_catches_a_wrong_rule(monkeypatch):
         jax.jit(lambda x: all_shifts(f, x, check=1))(x)
 
 
+def test_check_accepts_rounding_noise_of_an_ill_conditioned_network(monkeypatch):
+    # sin(1e6 * mean): a one-ulp change of x moves the output by O(0.01-1), so the
+    # atrous and brute evaluation orders differ by far more than 1e-4 relative.
+    # check= measures that noise and accepts it; with the noise bound off it raises.
+    from sigcnn.atrous import api
+
+    w = (jnp.ones((3, 3, 3, 4)) / 27
+         + jnp.arange(108.0).reshape(3, 3, 3, 4) * 1e-3).astype(jnp.float32)
+
+    def f(x):
+        y = lax.conv_general_dilated(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)),
+                                             mode="wrap"), w, (2, 2), "VALID",
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return jnp.sin(1e6 * jax.nn.relu(y).mean(axis=(1, 2)))
+
+    x = _x((2, 8, 8, 3))
+    gap = np.abs(np.asarray(all_shifts(f, x)) - np.asarray(
+        all_shifts(f, x, method="brute"))).max()
+    assert gap > 1e-3  # the test exercises the noise bound
+    all_shifts(f, x, check=4)
+    monkeypatch.setattr(api, "CHECK_NOISE_FACTOR", 0.0)
+    with pytest.raises(atrous.CertificationError, match="rounding noise"):
+        all_shifts(f, x, check=4)
+
+
 def test_register_rule_for_a_user_primitive():
     from jax.extend.core import Primitive
     from jax.interpreters import batching, mlir

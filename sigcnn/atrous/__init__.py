@@ -41,6 +41,7 @@ from sigcnn.atrous import rules_reduce as _rules_reduce  # noqa: F401
 from sigcnn.atrous import rules_structure as _rules_structure  # noqa: F401
 from sigcnn.atrous import rules_window as _rules_window  # noqa: F401
 from sigcnn.atrous.api import (
+    CHECK_NOISE_FACTOR as CHECK_NOISE_FACTOR,
     CHECK_TOLERANCE as CHECK_TOLERANCE,
     CertificationError as CertificationError,
     all_shifts as all_shifts,
@@ -60,6 +61,7 @@ from sigcnn.atrous.values import Phased as Phased
 from sigcnn.atrous.values import Spatial as Spatial
 
 __all__ = [
+    "CHECK_NOISE_FACTOR",
     "CHECK_TOLERANCE",
     "CertificationError",
     "Const",
