@@ -916,6 +916,26 @@ def test_check_accepts_rounding_noise_of_an_ill_conditioned_network(monkeypatch)
         all_shifts(f, x, check=4)
 
 
+def test_a_failing_rule_is_reported_with_its_primitive_and_line(monkeypatch):
+    from jax.extend.core import primitives as P
+
+    def broken(ctx, ins, **params):
+        raise TypeError("shapes do not match")
+
+    monkeypatch.setitem(registry.RULES, P.max_p, broken)
+    atrous.clear_cache()
+
+    def f(x):
+        return jnp.maximum(x[:, ::2, ::2], 0.0)
+
+    try:
+        with pytest.raises(atrous.RuleError, match=r"`max` at \S+\.py:\d+.*TypeError"):
+            all_shifts(f, _x((1, 4, 4, 1)))
+    finally:
+        monkeypatch.undo()
+        atrous.clear_cache()
+
+
 def test_register_rule_for_a_user_primitive():
     from jax.extend.core import Primitive
     from jax.interpreters import batching, mlir

@@ -630,6 +630,46 @@ def test_identity_like_primitives(pad, hw):
         _construct_checks(f, x, pad)
 
 
+def test_select_and_clamp_with_constants_on_a_one_by_one_map():
+    # ConvNeXt's stochastic-depth / layer-scale code reaches select_n on a 1 x 1 map
+    # (stride 4 on a 4 x 4 input) with a constant of logical shape [N, 1, 1, C]:
+    # select_n and clamp do not broadcast, so the constant must be widened to the
+    # undecimated map (once raised a TypeError deep inside the rule).
+    (w,) = _weights(23, (3, 3, 2, 3))
+    fill = np.full((1, 1, 1, 3), 0.25, np.float32)
+
+    def f(x):
+        y = conv(x, w, 4, "circular")                       # [N, 1, 1, 3]
+        y = lax.select_n(y > 0, jnp.broadcast_to(fill, y.shape), y)
+        y = lax.clamp(jnp.broadcast_to(fill - 1, y.shape), y, np.float32(2))
+        return {"map": y, "logits": y.sum(axis=(1, 2))}
+
+    x = _x((1, 4, 4, 2))
+    run_checks(f, x, phases={"map": ((0, 1), (1, 1))})
+
+
+def test_total_stride_through_wrap_pads_at_sizes_the_strides_do_not_divide():
+    # AlexNet / Inception-v3 with circular padding at 64 / 75 px: wrap pads of maps
+    # whose period the stride does not tile have no undecimated form, and the probe
+    # once lost the lattice there, so all_shifts returned 8 x 8 (2 x 2) shifts of a
+    # stride-32 network. Here: three stride-2 wrap-padded convs on 14 x 14 (7, 4, 2).
+    ws = _weights(24, (3, 3, 2, 3), (3, 3, 3, 3), (3, 3, 3, 3))
+
+    def f(x):
+        for w in ws:
+            x = jax.nn.relu(conv(x, w, 2, "circular"))
+        return x.mean(axis=(1, 2))
+
+    x = _x((1, 14, 14, 2))
+    out = sc.all_shifts(f, x)
+    assert out.shape == (1, 8, 8, 3)
+    jf = jax.jit(f)
+    for t in [(0, 0), (7, 7), (5, 2), (1, 6)]:
+        np.testing.assert_allclose(out[:, t[0], t[1]],
+                                   jf(jnp.roll(x, t, axis=(1, 2))), rtol=1e-5,
+                                   atol=1e-5)
+
+
 # --------------------------------------------------------------------------------------
 # Edge padding.
 # --------------------------------------------------------------------------------------

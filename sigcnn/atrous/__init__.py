@@ -51,6 +51,7 @@ from sigcnn.atrous.api import (
     undecimate_with_points as undecimate_with_points,
 )
 from sigcnn.atrous.policy import Refusal as Refusal
+from sigcnn.atrous.policy import RuleError as RuleError
 from sigcnn.atrous.registry import register_rule as register_rule
 from sigcnn.atrous.rules_elementwise import elementwise as elementwise
 from sigcnn.atrous.rules_window import LayoutError as LayoutError
@@ -69,6 +70,7 @@ __all__ = [
     "LayoutError",
     "Phased",
     "Refusal",
+    "RuleError",
     "Spatial",
     "Tiling",
     "all_shifts",

@@ -23,7 +23,8 @@ from jax.extend import core as jcore
 from jax.extend.core import primitives as P
 
 from sigcnn.atrous import values as V
-from sigcnn.atrous.policy import BRUTE_HINT, Consume, NoForm, NoRule, Refusal
+from sigcnn.atrous.policy import BRUTE_HINT, Consume, NoForm, NoRule, Refusal, \
+    RuleError
 from sigcnn.atrous.tiling import Tiling
 from sigcnn.atrous.registry import lookup
 
@@ -48,8 +49,16 @@ _FRAMEWORK = tuple(os.sep + p + os.sep for p in (
     "jax", "jaxlib", "flax", "equinox", "torchax", "torch", "optax", "haiku",
     os.path.join("keras", "src", "backend"), os.path.join("keras", "src", "ops"),
     os.path.join("keras", "src", "layers"), os.path.join("keras", "src", "models"),
-    os.path.join("sigcnn", "atrous"), os.path.join("sigcnn", "ops.py")[:-3],
-    "functools.py", "contextlib.py"))
+    os.path.join("keras", "src", "utils"),
+    os.path.join("sigcnn", "atrous"))) + tuple(os.sep + f for f in (
+        os.path.join("sigcnn", "ops.py"), "functools.py", "contextlib.py"))
+# Primitives whose output axis b is the operands' axis b, at another length.
+_KEEP_AXES = frozenset({"concatenate", "pad", "slice", "dynamic_slice"})
+# Layer implementations inside the frameworks above.
+_LAYERS = tuple(os.sep + p + os.sep for p in (
+    os.path.join("keras", "src", "layers"), os.path.join("flax", "linen"),
+    os.path.join("flax", "nnx"), os.path.join("equinox", "nn"),
+    os.path.join("torch", "nn", "modules"))) + (os.sep + os.path.join("sigcnn", "ops.py"),)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,11 +89,35 @@ def concrete(arr) -> bool:
     return not isinstance(arr, _Tracer)
 
 
+def _short_path(name: str) -> str:
+    """An installed module's path from its package; else relative to the working
+    directory when under it."""
+    for marker in ("site-packages", "dist-packages"):
+        i = name.rfind(os.sep + marker + os.sep)
+        if i >= 0:
+            return name[i + len(marker) + 2:]
+    try:
+        rel = os.path.relpath(name)
+    except ValueError:  # another drive
+        return name
+    return name if rel.startswith(os.pardir) else rel
+
+
 def _frame_line(frames) -> str:
+    """`file:line (function)` of the innermost frame outside framework code, with
+    the innermost public layer method below it (`Multiply.call`) when there is one:
+    the user's line of a Keras functional model is the model's call, and the layer
+    names the block."""
+    layer = ""
     for fr in frames:
         name = fr.file_name
         if not any(p in name for p in _FRAMEWORK):
-            return f"{name}:{fr.line_num} ({fr.function_name})"
+            line = f"{_short_path(name)}:{fr.line_num} ({fr.function_name})"
+            return line + (f", in `{layer}`" if layer else "")
+        last = fr.function_name.rsplit(".", 1)[-1]
+        if not layer and any(p in name for p in _LAYERS) and \
+                "<" not in fr.function_name and not last.startswith("_"):
+            layer = fr.function_name
     return ""
 
 
@@ -232,6 +265,14 @@ class Interpreter:
                                  + (f" ({exc.detail})" if exc.detail else ""))
         except NoForm as exc:
             return self._no_form(eqn, ins, exc.lattice, exc.reason)
+        except Exception as exc:
+            if type(exc).__module__.startswith("sigcnn"):
+                raise  # refusals and errors about the input, already explained
+            raise RuleError(
+                f"the undecimation rule for `{prim.name}` at {ctx.where} failed "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                f"); this is a defect, please report it; all_shifts(f, x, "
+                f"method=\"brute\") evaluates f without the rules.") from exc
         self._note(eqn, ins, outs, ctx)
         return outs
 
@@ -378,25 +419,40 @@ class Interpreter:
         return self.eval_phased(eqn, [self.to_phased(v) for v in ins])
 
     def _fake(self, eqn, ins):
-        """Probe: outputs that keep the lattice of a spatial operand of equal rank
-        along the axes whose lengths they keep (values are never read)."""
+        """Probe: outputs that keep the lattices of the spatial operands of equal
+        rank (values are never read).
+
+        Along each axis the longest operand with a lattice there gives it, when the
+        output keeps its length or, for a pad, slice or concatenation (of pieces of
+        a map whose period does not tile: its samples still lie `stride` apart),
+        changes it by less than that length.
+        """
+        resizes = eqn.primitive.name in _KEEP_AXES
         spatial = [v for v in ins if isinstance(v, V.Spatial)]
         outs = []
         for var in eqn.outvars:
             shape = tuple(var.aval.shape)
-            like = next((v for v in spatial if len(v.shape) == len(shape)), None)
-            grids = [None] * len(shape)
-            if like is not None:
-                grids = [g if g is not None and like.shape[b] == shape[b] else None
-                         for b, g in enumerate(like.grids)]
+            same = [v for v in spatial if len(v.shape) == len(shape)]
+            grids, phys = [None] * len(shape), list(shape)
+            for b, n in enumerate(shape):
+                have = [v for v in same if v.grids[b] is not None]
+                if not have:
+                    continue
+                like = max(have, key=lambda v: v.shape[b])
+                g, m = like.grids[b], like.shape[b]
+                if m == n:
+                    grids[b], phys[b] = g, like.u.shape[b]
+                elif resizes and abs(m - n) < m:
+                    grids[b] = V.Grid(g.axis, g.stride, 0, g.sign, 0,
+                                      g.stride * (n - 1) + 1)
+                    phys[b] = grids[b].hi
             if not any(grids):
                 outs.append(V.Phased(shape, None, None, V.Lazy(
                     lambda s=shape, d=var.aval.dtype: jnp.zeros((1,) + s, d))))
                 continue
-            phys = [like.u.shape[b] if g is not None else n
-                    for b, (g, n) in enumerate(zip(grids, shape))]
+            partial = frozenset().union(*[v.partial for v in same])
             outs.append(V.Spatial(jnp.zeros(phys, var.aval.dtype), grids, shape,
-                                  like.partial))
+                                  partial))
         return outs
 
     # ------------------------------------------------------------- control flow

@@ -20,13 +20,21 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["AllShifts", "Consume", "NoForm", "NoRule", "Policy", "Probe",
-           "Refusal", "Undecimate"]
+           "Refusal", "RuleError", "Undecimate"]
 
 BRUTE_HINT = 'all_shifts(f, x) evaluates it exactly'
 
 
 class Refusal(NotImplementedError, ValueError):
     """f (or one of its operations) has no undecimated form."""
+
+
+class RuleError(RuntimeError):
+    """A rule failed unexpectedly (a defect in sigcnn or in a registered rule).
+
+    Raised from the original exception, with the primitive and the user's source
+    line, instead of an error from deep inside JAX.
+    """
 
 
 class NoForm(Exception):

@@ -270,6 +270,11 @@ def elementwise(ctx, ins, **params):
         else:
             args.append(interleave(v, grids, phys))
             exact = exact and v.exact
+    # Constants keep their length-1 axes; primitives without implicit broadcasting
+    # (select_n, clamp) need every non-scalar operand at the full physical shape.
+    target = np.broadcast_shapes(*[np.shape(a) for a in args if np.ndim(a)])
+    args = [jnp.broadcast_to(a, target) if np.ndim(a) and np.shape(a) != target
+            else a for a in args]
     count = None
     if len(ins) == 1 and ctx.primitive.name in _KEEPS_COUNT and spatial[0].count:
         count = spatial[0].count  # a window sum passed through a type conversion
