@@ -181,7 +181,10 @@ def gather(ctx, ins, *, dimension_numbers, slice_sizes, **params):
         if g is None or a in dn.operand_batching_dims:
             continue
         if a in dn.start_index_map or a in dn.collapsed_slice_dims:
-            raise NoRule("a gather that indexes along a spatial axis")
+            raise NoRule("a gather that indexes along a spatial axis: a lookup "
+                         "table of positions, as adaptive pooling to a size the map "
+                         "does not divide, interpolation or unpooling indices "
+                         "compile to, resamples the strided map off its lattice")
         if sizes[a] != operand.shape[a]:
             raise NoRule("a gather that slices part of a spatial axis")
         sizes[a] = opd.shape[a]
