@@ -217,8 +217,7 @@ def main(argv=None):
             if (args.only is None or any(s in k for s in args.only))
             and not (args.skip_slow and _real_nets.REGISTRY[k].slow)]
     rows = []
-    meta = dict(machine=machine_info(), quick=args.quick, repeat=repeat, warmup=warmup,
-                torchax_removed_overloads=None)
+    meta = dict(machine=machine_info(), quick=args.quick, repeat=repeat, warmup=warmup)
     for key in keys:
         for variant in _real_nets.REGISTRY[key].variants:
             if variant not in args.variants:
@@ -236,8 +235,6 @@ def main(argv=None):
                   flush=True)
             write_json(args.json, dict(meta=meta, rows=rows))  # partial results survive
             jax.clear_caches()
-    if hasattr(_real_nets._torch_stack, "missing"):
-        meta["torchax_removed_overloads"] = list(_real_nets._torch_stack.missing)
     meta["versions"] = _versions()
     write_json(args.json, dict(meta=meta, rows=rows))
     print()

@@ -16,9 +16,8 @@ Frameworks and routes to a pure JAX function:
 * torchvision through torchax: ``torchax.extract_jax(module)`` gives
   ``(weights, jfn)``; f transposes NHWC -> NCHW, calls ``jfn(weights, (x,))`` and
   transposes 4-D outputs back. The intermediate map is captured by a forward hook.
-  torch 2.13 removed the named-tensor (Dimname) overloads that torchax 0.0.13 names
-  at import time, and the PyPI torchvision wheels link CUDA torch, so their C ops do
-  not load on CPU torch: `_torch_stack` works around both (see its docstring).
+  torch, torchvision and torchax are imported by sigcnn.interop's importer, which
+  works around their incompatibilities on CPU torch 2.13.
 * Keras 3 applications on the JAX backend: ``model.stateless_call(trainable,
   non_trainable, x, training=False)`` of a functional model whose outputs are the
   tapped layer and the classifier (``classifier_activation=None``: logits); the
@@ -40,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import importlib.util
 import os
 from typing import Callable, NamedTuple
@@ -119,70 +117,13 @@ def _f32(a):
 # --------------------------------------------------------------------------------------
 
 
-@functools.cache
 def _torch_stack():
-    """Imports torch, torchvision and torchax on a CPU torch 2.13, working around two
-    incompatibilities (nothing is written to disk):
+    """(torch, torchvision, torchax) through sigcnn.interop's importer, which repairs
+    the CPU torch 2.13 incompatibilities in memory (see sigcnn/interop/_torch_env)."""
+    from sigcnn.interop._torch_env import import_torch, import_torchvision
 
-    1. The PyPI torchvision wheel is built against CUDA torch; with CPU torch its
-       ``_C`` extension does not load (torchvision only warns), but
-       ``torchvision/_meta_registrations.py`` then registers fake kernels for
-       ``torchvision::nms`` / ``qnms`` unconditionally and fails with "operator
-       torchvision::nms does not exist". Defining the two schemas first lets
-       torchvision import; the models need none of its C ops.
-    2. torch 2.13 removed the named-tensor overloads (``aten.prod.dim_Dimname``,
-       ``aten.all.dimname``, ``aten.std.names_dim``, ... 22 in all) that torchax
-       0.0.13 names in its amp and decomposition tables. While torchax imports and
-       builds its environment, looking such an overload up returns an inert
-       placeholder (a dict key nothing ever matches) instead of raising
-       AttributeError.
-    """
-    import torch
-    import torch._ops as ops
-
-    try:
-        import torchvision
-    except RuntimeError as err:
-        if "torchvision::nms" not in str(err):
-            raise
-        import sys
-        for name in [m for m in sys.modules if m.startswith("torchvision")]:
-            del sys.modules[name]
-        lib = torch.library.Library("torchvision", "DEF")
-        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        lib.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
-        _torch_stack.tv_lib = lib  # keep the schemas registered
-        import torchvision
-
-    missing = []
-
-    class _Removed:
-        def __init__(self, name):
-            self.name = name
-
-        def __repr__(self):
-            return f"<removed overload {self.name}>"
-
-    orig = ops.OpOverloadPacket.__getattr__
-
-    def getattr_(self, key):
-        try:
-            return orig(self, key)
-        except AttributeError:
-            if key.startswith("__"):
-                raise
-            missing.append(f"{self._qualified_op_name}.{key}")
-            return _Removed(f"{self._qualified_op_name}.{key}")
-
-    ops.OpOverloadPacket.__getattr__ = getattr_
-    try:
-        import torchax
-        import torchax.decompositions  # noqa: F401
-        torchax.default_env()
-    finally:
-        ops.OpOverloadPacket.__getattr__ = orig
-    _torch_stack.missing = tuple(missing)
-    return torch, torchvision, torchax
+    torch, torchax = import_torch()
+    return torch, import_torchvision(), torchax
 
 
 def _calibrate_bn_torch(model, size: int, rng):
