@@ -670,6 +670,25 @@ def test_total_stride_through_wrap_pads_at_sizes_the_strides_do_not_divide():
                                    atol=1e-5)
 
 
+@pytest.mark.parametrize("pad", ["circular", "zero"])
+def test_flatten_of_a_one_by_one_map(pad):
+    # Keras VGG16 at 32 px flattens a 1 x 1 map at stride 32; the reshape was taken
+    # for edge padding of a strided map and refused. [N, 1, 1, C] -> [N, C] consumes
+    # both axes; -> [N, 1, C] keeps H (W squeezed).
+    w1, w2, dense = _weights(25, (3, 3, 2, 3), (3, 3, 3, 4), (4, 5))
+
+    def f(x):
+        y = jax.nn.relu(conv(x, w1, 2, pad))
+        y = max_pool(conv(y, w2, 2, pad), 2, 2)                # [N, 1, 1, 4]
+        return {"logits": y.reshape(y.shape[0], -1) @ dense,
+                "row": y.reshape(y.shape[0], 1, -1)}
+
+    x = _x((2, 8, 8, 2))
+    res = run_checks(f, x)
+    assert res is not None  # undecimated, not refused
+    assert res[1]["logits"] == (1, 1)
+
+
 # --------------------------------------------------------------------------------------
 # Edge padding.
 # --------------------------------------------------------------------------------------

@@ -130,6 +130,16 @@ def reshape(ctx, ins, *, new_sizes, dimensions=None, sharding=None):
             merged.append(a)
             continue
         splits.append((a, hit[0]))
+    ones = [a for a in merged if in_shape[a] == 1 and v.grids[a].stride != 1]
+    if ones:
+        # A strided axis of length 1 merged into a neighbour (flattening a 1 x 1
+        # map, or [N, 1, 1, C] -> [N, 1, C]) drops it: a squeeze, then the rest.
+        shape = tuple(n for a, n in enumerate(in_shape) if a not in ones)
+        (sq,) = _consume_axes(dataclasses.replace(ctx, out_shapes=(shape,)), v, ones,
+                              lambda u: lax.squeeze(u, ones), ones)
+        if list(shape) == out_shape:
+            return [sq]
+        return reshape(ctx, [sq], new_sizes=new_sizes)
     for a in list(merged):
         # A single sample at stride 1 merged with the next axis (edge padding of
         # the input builds it so): at stride 1 there is nothing between samples.
