@@ -128,3 +128,55 @@ def test_from_keras_equals_keras_with_taps():
         from_keras(model, taps=["c3"])
     with pytest.raises(TypeError, match="`model` must be a keras.Model"):
         from_keras(object())
+
+
+def test_load_torch_from_a_state_dict_file(tmp_path):
+    from sigcnn.interop import load_torch
+
+    tv = interop._torch_env.import_torchvision()
+    torch.manual_seed(1)
+    trained = tv.models.resnet18(weights=None).eval()
+    path = tmp_path / "resnet18.pt"
+    torch.save({"state_dict": trained.state_dict()}, path)
+    net = load_torch("torchvision.models:resnet18", path)
+    assert not net.training
+    x = torch.from_numpy(_x((1, 3, 32, 32)))
+    with torch.no_grad():
+        np.testing.assert_array_equal(net(x).numpy(), trained(x).numpy())
+    # errors name the flag and the first mismatches
+    other = tmp_path / "vgg.pt"
+    torch.save(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)).state_dict(), other)
+    with pytest.raises(ValueError, match=r"--weights: the state dict .* does not match "
+                       r"the architecture ResNet: \d+ missing \(first: \['conv1.weight'"):
+        load_torch("torchvision.models:resnet18", other)
+    with pytest.raises(FileNotFoundError, match="--weights: no such file"):
+        load_torch("torchvision.models:resnet18", tmp_path / "none.pt")
+    with pytest.raises(ValueError, match="--torch must be 'package.module:callable'"):
+        load_torch("torchvision.models.resnet18")
+    with pytest.raises(ValueError, match="has no callable 'resnet99'"):
+        load_torch("torchvision.models:resnet99")
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not weights")
+    with pytest.raises(ValueError, match="not a PyTorch weights file"):
+        load_torch("torchvision.models:resnet18", junk)
+
+
+def test_load_keras_from_a_model_file(tmp_path):
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "jax":
+        pytest.skip("keras was imported on another backend")
+    from sigcnn.interop import load_keras
+
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((8, 8, 3)),
+                              keras.layers.Conv2D(4, 3, strides=2, name="c"),
+                              keras.layers.GlobalAveragePooling2D()])
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = load_keras(path)
+    x = _x((1, 8, 8, 3))
+    apply, params = from_keras(loaded)
+    np.testing.assert_allclose(np.asarray(apply(params, x)), np.asarray(model(x)),
+                               rtol=1e-6, atol=1e-6)
+    with pytest.raises(FileNotFoundError, match="--keras: no such file"):
+        load_keras(tmp_path / "none.keras")
