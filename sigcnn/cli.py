@@ -170,11 +170,36 @@ def _load_spectra_images(args, channels: int):
         names = list(args.image or ["astronaut"])
         arrays = [data.load_natural_image(n) for n in names]
     batch = np.stack([_square_resize(a, args.size, channels) for a in arrays])
-    if args.normalize == "imagenet" and channels == 3:
-        mean = np.array([0.485, 0.456, 0.406], np.float32)
-        std = np.array([0.229, 0.224, 0.225], np.float32)
-        batch = (batch - mean) / std
+    if channels == 3:
+        from sigcnn.data.folder import normalize
+
+        batch = normalize(batch, args.normalize)
     return names, batch
+
+
+def _open_external(args, parser: argparse.ArgumentParser):
+    """The --torch / --timm / --keras network; mistakes end in parser.error."""
+    from sigcnn import interop
+    from sigcnn.interop import networks
+
+    taps = None
+    if args.taps is not None:
+        taps = [t.strip() for t in args.taps.split(",") if t.strip()]
+        if not taps:
+            parser.error(f"argument --taps: no names in {args.taps!r}")
+    _progress(f"[1/4] loading {args.torch or args.timm or args.keras}"
+              + (f" with weights {args.weights}" if args.weights else
+                 " (random weights)" if not args.keras else ""))
+    try:
+        return networks.open_network(torch=args.torch, timm=args.timm,
+                                     keras=args.keras, weights=args.weights,
+                                     taps=taps, size=args.size)
+    except interop.MissingExtraError as e:
+        parser.error(str(e))
+    except (OSError, ValueError, TypeError) as e:
+        msg = str(e).replace("`taps`", "--taps")
+        parser.error(msg if msg.startswith("--") else f"argument --torch/--timm/"
+                     f"--keras: {msg}")
 
 
 def _cmd_spectra(args, parser: argparse.ArgumentParser) -> int:
@@ -185,12 +210,20 @@ def _cmd_spectra(args, parser: argparse.ArgumentParser) -> int:
     os.makedirs(args.out, exist_ok=True)
     import jax
     import jax.numpy as jnp
+    import numpy as np
 
     from sigcnn import layerwise as ls
     from sigcnn import models, plot
 
     start = time.perf_counter()
-    if args.checkpoint:
+    external = None
+    if args.torch or args.timm or args.keras:
+        if args.checkpoint:
+            parser.error("argument --checkpoint: not with --torch / --timm / --keras")
+        external = _open_external(args, parser)
+    if external is not None:
+        model, label, channels = None, external.label, 3
+    elif args.checkpoint:
         from sigcnn import train
 
         _progress(f"[1/4] loading the trained model from {args.checkpoint}")
@@ -207,11 +240,27 @@ def _cmd_spectra(args, parser: argparse.ArgumentParser) -> int:
         label = args.model
         channels = 3
     _progress("[2/4] loading images")
-    names, batch = _load_spectra_images(args, channels)
+    if external is not None and args.images:
+        from sigcnn import data
+
+        try:
+            folder = data.image_folder(args.images, size=args.size,
+                                       preprocess=args.normalize)
+        except (OSError, ValueError) as e:
+            parser.error(f"argument --images: {e}")
+        names = list(folder.files)
+        batch = np.stack([folder.image(i) for i in range(len(folder))])
+    else:
+        names, batch = _load_spectra_images(args, channels)
     x = jnp.asarray(batch)
     _progress(f"[3/4] undecimating {label} on {len(names)} image(s) of "
               f"{args.size}x{args.size} and measuring spectra")
-    result = ls.layer_spectra(model.taps, x)
+    taps_fn = external.taps if external is not None else model.taps
+    try:
+        result = ls.layer_spectra(taps_fn, x)
+    except (NotImplementedError, ValueError) as e:
+        print(f"sigcnn spectra: {label}: {e}", file=sys.stderr)
+        return 1
     jax.block_until_ready(result.layers[-1].spectrum)
     _progress("[4/4] writing table, figures and JSON")
     rows = []
@@ -227,7 +276,9 @@ def _cmd_spectra(args, parser: argparse.ArgumentParser) -> int:
                                        "local ratio (last decimation)"))
     print(table)
     seconds = time.perf_counter() - start
-    record = {"command": "spectra", "model": label, "width": args.width,
+    record = {"command": "spectra", "model": label,
+              "source": external.source if external is not None else None,
+              "width": args.width,
               "padding": args.padding, "downsample": args.downsample,
               "seed": args.seed, "checkpoint": args.checkpoint,
               "images": names, "size": args.size,
@@ -568,6 +619,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--downsample", default="max", choices=DOWNSAMPLE_MODES)
     p.add_argument("--checkpoint", metavar="DIR",
                    help="use the trained model saved by `sigcnn train` in DIR")
+    ext = p.add_mutually_exclusive_group()
+    ext.add_argument("--torch", metavar="MODULE:CALLABLE",
+                     help="a PyTorch network built by an importable callable, "
+                          "e.g. torchvision.models:resnet50 (extra sigcnn[torch])")
+    ext.add_argument("--timm", metavar="NAME", help="a timm architecture")
+    ext.add_argument("--keras", metavar="FILE",
+                     help="a Keras 3 model file (.keras; extra sigcnn[keras])")
+    p.add_argument("--weights", metavar="FILE",
+                   help="state-dict file for --torch / --timm (nothing is "
+                        "downloaded; without it: random weights)")
+    p.add_argument("--taps", metavar="NAMES",
+                   help="comma-separated submodule (torch) or layer (keras) names "
+                        "to analyse (torch default: the top-level submodules)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--image", action="append", metavar="NAME",
                      help="built-in natural image (repeatable; default "
@@ -578,8 +642,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images are centre-cropped and resized to SIZE x SIZE "
                         "(default 224)")
     p.add_argument("--normalize", default="imagenet",
-                   choices=("imagenet", "none"),
-                   help="input normalisation (default: ImageNet mean/std)")
+                   choices=("imagenet", "caffe", "tf", "none"),
+                   help="input preprocessing (default: ImageNet mean/std; caffe "
+                        "and tf as Keras applications expect, with --images)")
     p.add_argument("--seed", type=_nonnegative_int, default=0, metavar="N")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder (created if missing)")

@@ -44,7 +44,7 @@ from sigcnn._checks import as_pair, check_choice
 from sigcnn.data.natural import IMAGE_EXTENSIONS, _read_file
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "PREPROCESSINGS", "ImageFolder",
-           "image_folder", "preprocess_image"]
+           "image_folder", "normalize", "preprocess_image"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -89,7 +89,19 @@ def preprocess_image(img: np.ndarray, *, size, preprocess: str = "imagenet"
     img = np.asarray(img, np.float32)
     if img.shape[-1] == 1:
         img = np.repeat(img, 3, axis=-1)
-    x = np.clip(_resize_crop(img, size), 0.0, 1.0)
+    return normalize(np.clip(_resize_crop(img, size), 0.0, 1.0), preprocess)
+
+
+def normalize(x: np.ndarray, preprocess: str) -> np.ndarray:
+    """RGB values in [0, 1], [..., 3] -> the network's input range (the value
+    step of `preprocess_image`).
+
+    Examples:
+        >>> normalize(np.full((1, 1, 3), 0.5, np.float32), "tf").ravel().tolist()
+        [0.0, 0.0, 0.0]
+    """
+    preprocess = check_choice("preprocess", preprocess, PREPROCESSINGS)
+    x = np.asarray(x, np.float32)
     if preprocess == "imagenet":
         x = (x - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD,
                                                                      np.float32)

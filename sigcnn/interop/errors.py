@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["MissingExtraError", "require"]
+__all__ = ["MissingExtraError", "import_keras", "require"]
 
 
 class MissingExtraError(ImportError):
@@ -19,3 +19,13 @@ def require(module: str, extra: str, what: str):
         raise MissingExtraError(
             f"{what} needs {module}, which is not installed ({err}); install the "
             f"extra: pip install \"sigcnn[{extra}]\"") from None
+
+
+def import_keras(what: str):
+    """keras, on the JAX backend when keras is imported here first."""
+    import os
+    import sys
+
+    if "keras" not in sys.modules:
+        os.environ.setdefault("KERAS_BACKEND", "jax")
+    return require("keras", "keras", what)

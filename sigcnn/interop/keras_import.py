@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from sigcnn._checks import check_float_array, check_nhwc
 from sigcnn.interop._common import check_taps
-from sigcnn.interop.errors import require
+from sigcnn.interop.errors import import_keras
 
 __all__ = ["from_keras"]
 
@@ -33,12 +33,14 @@ def from_keras(model, *, taps=None) -> tuple[Callable[[Any, Any], Any], Any]:
 
     Raises:
         MissingExtraError: keras is not installed (``pip install "sigcnn[keras]"``).
-        RuntimeError: Keras runs on another backend.
+        RuntimeError: Keras runs on another backend (keras imported before with
+            another ``KERAS_BACKEND``; if keras is not imported yet, the JAX backend
+            is selected).
         TypeError: `model` is not a built ``keras.Model``, or `taps` is not a list.
         ValueError: a tap names no layer, or taps are given for a subclassed model,
             or the model is channels-first.
     """
-    keras = require("keras", "keras", "importing a Keras network")
+    keras = import_keras("importing a Keras network")
     if keras.backend.backend() != "jax":
         raise RuntimeError(
             f"from_keras needs Keras on the JAX backend; this process runs "
@@ -70,6 +72,6 @@ def from_keras(model, *, taps=None) -> tuple[Callable[[Any, Any], Any], Any]:
     def apply(params, x):
         x = check_nhwc("x", check_float_array("x", x))
         out, _ = model.stateless_call(params[0], params[1], x, training=False)
-        return out
+        return out if taps is None else {t: out[t] for t in taps}
 
     return apply, params

@@ -16,7 +16,7 @@ import importlib
 import os
 
 from sigcnn.interop._torch_env import import_torch, import_torchvision
-from sigcnn.interop.errors import require
+from sigcnn.interop.errors import import_keras, require
 
 __all__ = ["load_keras", "load_state_dict", "load_timm", "load_torch"]
 
@@ -137,8 +137,8 @@ def load_timm(arch: str, weights=None, *, name: str = "--timm",
 
 def load_keras(path, *, name: str = "--keras"):
     """A Keras 3 model from a ``.keras`` / ``.h5`` file (Keras on the JAX backend)."""
-    keras = require("keras", "keras", "loading a Keras network")
     path = _existing(name, path)
+    keras = import_keras("loading a Keras network")
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as err:

@@ -92,6 +92,8 @@ def from_torch(module, *, taps=None) -> tuple[Callable[[Any, Any], Any], Any]:
     def apply(params, x):
         x = check_nhwc("x", check_float_array("x", x))
         states = {prefix + k: v for k, v in params.items()}
-        return to_nhwc(jfn(states, (jnp.transpose(x, (0, 3, 1, 2)),)))
+        out = to_nhwc(jfn(states, (jnp.transpose(x, (0, 3, 1, 2)),)))
+        # JAX's pytree utilities sort dict keys: give the taps back in their order
+        return out if taps is None else {t: out[t] for t in taps}
 
     return apply, params
