@@ -69,11 +69,15 @@ def from_torch(module, *, taps=None) -> tuple[Callable[[Any, Any], Any], Any]:
         ValueError: the module is in training mode, or a tap names no submodule.
 
     Examples:
-        >>> import functools, torch, sigcnn as sc  # doctest: +SKIP
+        >>> import functools, numpy as np, torch, sigcnn as sc
         >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, 2, 1),
-        ...                           torch.nn.ReLU()).eval()  # doctest: +SKIP
-        >>> apply, params = from_torch(net, taps=["0"])  # doctest: +SKIP
-        >>> r2, stride = sc.undecimate(functools.partial(apply, params))(x)  # doctest: +SKIP
+        ...                           torch.nn.ReLU()).eval()
+        >>> apply, params = from_torch(net, taps=["0"])
+        >>> x = np.zeros((1, 16, 16, 3), np.float32)
+        >>> apply(params, x)["0"].shape
+        (1, 8, 8, 8)
+        >>> sc.undecimate(functools.partial(apply, params))(x)[1]
+        {'0': (2, 2)}
     """
     torch, torchax = import_torch()
     if not isinstance(module, torch.nn.Module):
