@@ -97,8 +97,8 @@ def test_from_torch_errors_name_the_argument(torch_net):
 
 
 def test_missing_extra_says_what_to_install():
-    with pytest.raises(interop.MissingExtraError,
-                       match=r'needs sigcnn_no_such_module.*pip install "sigcnn\[torch\]"'):
+    with pytest.raises(interop.MissingExtraError, match=r'needs sigcnn_no_such_module'
+                       r'.*pip install "sigcnn\[torch\]"'):
         interop.errors.require("sigcnn_no_such_module", "torch", "importing")
 
 
@@ -146,8 +146,9 @@ def test_load_torch_from_a_state_dict_file(tmp_path):
     # errors name the flag and the first mismatches
     other = tmp_path / "vgg.pt"
     torch.save(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)).state_dict(), other)
-    with pytest.raises(ValueError, match=r"--weights: the state dict .* does not match "
-                       r"the architecture ResNet: \d+ missing \(first: \['conv1.weight'"):
+    with pytest.raises(ValueError, match=r"--weights: the state dict .* does not "
+                       r"match the architecture ResNet: \d+ missing "
+                       r"\(first: \['conv1.weight'"):
         load_torch("torchvision.models:resnet18", other)
     with pytest.raises(FileNotFoundError, match="--weights: no such file"):
         load_torch("torchvision.models:resnet18", tmp_path / "none.pt")

@@ -58,7 +58,8 @@ _KEEP_AXES = frozenset({"concatenate", "pad", "slice", "dynamic_slice"})
 _LAYERS = tuple(os.sep + p + os.sep for p in (
     os.path.join("keras", "src", "layers"), os.path.join("flax", "linen"),
     os.path.join("flax", "nnx"), os.path.join("equinox", "nn"),
-    os.path.join("torch", "nn", "modules"))) + (os.sep + os.path.join("sigcnn", "ops.py"),)
+    os.path.join("torch", "nn", "modules"))) + (
+        os.sep + os.path.join("sigcnn", "ops.py"),)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -285,8 +285,10 @@ def image_folder(path, *, size=224, preprocess: str = "imagenet", labels=None,
         raise NotADirectoryError(f"`path`: {root!r} is not a folder.")
     size = as_pair("size", size)
     preprocess = check_choice("preprocess", preprocess, PREPROCESSINGS)
+    if isinstance(extensions, str):
+        extensions = (extensions,)
     exts = tuple(e.lower() if e.startswith(".") else "." + e.lower()
-                 for e in ((extensions,) if isinstance(extensions, str) else extensions))
+                 for e in extensions)
     names = _read_classes(classes) if classes is not None else None
     flat = _images_in(root, exts)
     subdirs = sorted(d for d in os.listdir(root)
