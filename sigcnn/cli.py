@@ -217,6 +217,10 @@ def _cmd_spectra(args, parser: argparse.ArgumentParser) -> int:
 
     start = time.perf_counter()
     external = None
+    for flag, value in (("--weights", args.weights), ("--taps", args.taps)):
+        if value is not None and not (args.torch or args.timm or args.keras):
+            parser.error(f"argument {flag}: only with --torch, --timm or --keras; "
+                         f"got {flag} {value}")
     if args.torch or args.timm or args.keras:
         if args.checkpoint:
             parser.error("argument --checkpoint: not with --torch / --timm / --keras")

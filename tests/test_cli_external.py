@@ -66,6 +66,8 @@ def test_spectra_of_a_torch_network_on_an_image_folder(user_files, capsys):
      "submodule '7'"),
     (["--torch", "user_tinynet:build", "--checkpoint", "x"], "--checkpoint: not with"),
     (["--keras", "missing.keras"], "--keras: no such file"),
+    (["--weights", "w.pt"], "--weights: only with --torch, --timm or --keras"),
+    (["--taps", "0,2"], "--taps: only with --torch, --timm or --keras"),
 ])
 def test_spectra_flag_mistakes_end_in_one_line(user_files, capsys, argv, message):
     rc = cli.main(["spectra", *argv, "--size", "16", "--out", str(user_files / "o")])
