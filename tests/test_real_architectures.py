@@ -7,9 +7,9 @@ For each network and padding variant, one test checks:
    input resolution;
 2. ``all_shifts(f, x)[:, 0, 0] == f(x)`` (any padding);
 3. where f pads circularly everywhere, ``all_shifts(f, x)[:, ty, tx] ==
-   f(roll(x, (ty, tx)))``: against ``method="brute"`` on every shift for the slow
-   cases, against f on a few rolled inputs (corners and an interior shift) for the
-   fast ones.
+   f(roll(x, (ty, tx)))`` against f on a few rolled inputs (corners and an interior
+   shift). Full brute-force comparisons on every shift of the larger networks run in
+   benchmarks/bench_real_architectures.py (table in benchmarks/README.md).
 
 A NotImplementedError instead of a result passes if it names the primitive (in
 backquotes) and a source line. Tolerance (float32 models): max abs difference
@@ -42,13 +42,7 @@ FAST = [
     ("flax.nnx/scan_resnet", "zero"),
     ("flax.nnx/scan_resnet", "circular"),
 ]
-# Full brute-force comparisons on the larger networks (GoogLeNet circular: the
-# shift-class regression; ResNet-18 zero: phase by phase from the first padded conv)
-# run in benchmarks/bench_real_architectures.py; the suite keeps the fast set.
-SLOW: list = []
-CASES = ([pytest.param(k, v, False, id=f"{k}[{v}]") for k, v in FAST]
-         + [pytest.param(k, v, True, id=f"{k}[{v}]", marks=pytest.mark.slow)
-            for k, v in SLOW])
+CASES = [pytest.param(k, v, id=f"{k}[{v}]") for k, v in FAST]
 
 
 def _close(a, ref, what):
@@ -71,12 +65,12 @@ def _exact_shifts(net, variant) -> bool:
 def test_registry_covers_the_brief():
     frameworks = {s.framework for s in REGISTRY.values()}
     assert frameworks == {"torchvision", "keras", "equinox", "flax.linen", "flax.nnx"}
-    for key, variant in FAST + SLOW:
+    for key, variant in FAST:
         assert variant in REGISTRY[key].variants
 
 
-@pytest.mark.parametrize("key, variant, full_brute", CASES)
-def test_real_network(key, variant, full_brute):
+@pytest.mark.parametrize("key, variant", CASES)
+def test_real_network(key, variant):
     net = build(key, variant)
     x = jnp.asarray(np.random.default_rng(0).standard_normal(net.x_shape), jnp.float32)
     f = jax.jit(net.f)
@@ -118,12 +112,6 @@ def test_real_network(key, variant, full_brute):
     if not _exact_shifts(net, variant):
         return  # zero / VALID padding: other shifts differ from f(roll(x)) near borders
     sy, sx = leaves[0].shape[1:3]
-    if full_brute:
-        brute = treedef.flatten_up_to(sc.all_shifts(net.f, x, method="brute"))
-        for name, a, b in zip(names, leaves, brute):
-            assert a.shape == b.shape and a.dtype == b.dtype, name
-            _close(a, b, f"atrous vs brute {name}")
-        return
     for t in sorted({(sy - 1, sx - 1), (1, 0), (0, sx - 1), (sy // 2 + 1, sx // 3)}):
         ref = jax.tree.leaves(f(jnp.roll(x, t, axis=(1, 2))))
         for name, a, b in zip(names, leaves, ref):
