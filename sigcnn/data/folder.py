@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from sigcnn._checks import as_pair, check_choice
-from sigcnn.data.natural import IMAGE_EXTENSIONS, _read_file
+from sigcnn.data.natural import IMAGE_EXTENSIONS, _read_file, normalized_extensions
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "PREPROCESSINGS", "ImageFolder",
            "image_folder", "normalize", "preprocess_image"]
@@ -285,10 +285,7 @@ def image_folder(path, *, size=224, preprocess: str = "imagenet", labels=None,
         raise NotADirectoryError(f"`path`: {root!r} is not a folder.")
     size = as_pair("size", size)
     preprocess = check_choice("preprocess", preprocess, PREPROCESSINGS)
-    if isinstance(extensions, str):
-        extensions = (extensions,)
-    exts = tuple(e.lower() if e.startswith(".") else "." + e.lower()
-                 for e in extensions)
+    exts = normalized_extensions(extensions)
     names = _read_classes(classes) if classes is not None else None
     flat = _images_in(root, exts)
     subdirs = sorted(d for d in os.listdir(root)

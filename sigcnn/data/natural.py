@@ -24,6 +24,7 @@ __all__ = [
     "load_image_folder",
     "load_natural_image",
     "natural_image_names",
+    "normalized_extensions",
     "to_float_image",
 ]
 
@@ -155,6 +156,14 @@ def load_natural_image(name: str) -> np.ndarray:
     return to_float_image(sources[name](), name=name)
 
 
+def normalized_extensions(extensions) -> tuple[str, ...]:
+    """File extensions as lower-case ``".ext"`` strings (a single string allowed)."""
+    if isinstance(extensions, str):
+        extensions = (extensions,)
+    return tuple(e.lower() if e.startswith(".") else "." + e.lower()
+                 for e in extensions)
+
+
 def _read_file(path: str) -> np.ndarray:
     from PIL import Image, ImageOps
 
@@ -205,10 +214,7 @@ def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS) -> dict[str, np.ndar
         raise FileNotFoundError(f"`path` {folder!r} does not exist.")
     if not os.path.isdir(folder):
         raise NotADirectoryError(f"`path` {folder!r} is not a folder.")
-    if isinstance(extensions, str):
-        extensions = (extensions,)
-    exts = tuple(e.lower() if e.startswith(".") else "." + e.lower()
-                 for e in extensions)
+    exts = normalized_extensions(extensions)
     files = sorted(
         f for f in os.listdir(folder)
         if os.path.isfile(os.path.join(folder, f))

@@ -104,12 +104,15 @@ def open_network(*, torch: str | None = None, timm: str | None = None,
             names = tuple(taps)
         else:
             cand = default_torch_taps(module)
-            tapply, tparams = torch_import.from_torch(module, taps=cand)
-            names = tuple(_spatial_taps(tapply, tparams, cand, size))
+            every, tparams = torch_import.from_torch(module, taps=cand)
+            names = tuple(_spatial_taps(every, tparams, cand, size))
             if not names:
                 raise ValueError(f"--taps: {spec} has no top-level submodule with a "
                                  "spatial (rank-4) output; name the submodules.")
-            tapply, tparams = torch_import.from_torch(module, taps=list(names))
+
+            def tapply(params, x):
+                out = every(params, x)
+                return {n: out[n] for n in names}
         framework = "torch" if flag == "--torch" else "timm"
     return ExternalNetwork(
         label=spec, f=functools.partial(apply, params),
