@@ -226,7 +226,10 @@ def layer_spectra(f: Callable[[jax.Array], Mapping[str, Any]], x,
     layers = []
     for name in names:
         r2, stride = r2s[name], tuple(int(s) for s in strides[name])
-        if r2.ndim != 4 or r2.shape[1:3] != x.shape[1:3] and stride == (1, 1):
+        # A stride-1 map may be smaller than x (valid convolutions crop it),
+        # but a 1x1 map of a larger input has lost its spatial axes (pooled).
+        if r2.ndim != 4 or stride == (1, 1) and min(r2.shape[1:3]) < 2 <= min(
+                x.shape[1:3]):
             raise ValueError(
                 f"`f` output {name!r} has no undecimated spatial form (shape "
                 f"{tuple(r2.shape)}); layer_spectra needs NHWC feature maps.")

@@ -49,6 +49,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from sigcnn._io import atomic_write_bytes
 from sigcnn._checks import check_choice, check_positive_int
 
 __all__ = [
@@ -806,8 +807,8 @@ def make_report(out_dir, *, cache_dir=None, config: ReportConfig = DEFAULT_REPOR
                        "json": os.path.abspath(json_path),
                        "figures": [os.path.abspath(p) for p in fig_paths]}
     page = render_html(record, figures)
-    _atomic_write(html_path, page.encode("utf-8"))
-    _atomic_write(json_path, (json.dumps(_jsonable(record), indent=2)
+    atomic_write_bytes(html_path, page.encode("utf-8"))
+    atomic_write_bytes(json_path, (json.dumps(_jsonable(record), indent=2)
                               + "\n").encode("utf-8"))
     say(f"wrote {html_path} and {json_path} in {record['total_seconds']:.0f} s "
         f"(CPU {record['total_cpu_seconds']:.0f} s)")
@@ -829,13 +830,6 @@ def _versions() -> dict:
 
         out["sigcnn"] = __version__
     return out
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
 
 
 def _jsonable(v):

@@ -88,7 +88,7 @@ import dataclasses
 import functools
 import numbers
 import time
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -97,6 +97,10 @@ from flax import nnx
 
 from sigcnn import metrics
 from sigcnn import shifts as _shifts
+from sigcnn.shift_results import (AllShiftsResult, ConsistencyResult,
+                                  JaggednessResult, ProtocolResult,
+                                  ShiftTestResult, _jsonable, _nested_tuple,
+                                  format_table)
 from sigcnn._checks import (as_pair, check_choice, check_finite,
                             check_float_array, check_nhwc, check_positive_int)
 
@@ -123,459 +127,6 @@ _SWEEP_PROTOCOLS = ("circular", "crop", "black")
 _SWEEP_AXES = ("horizontal", "vertical", "diagonal")
 _CONSISTENCY_MODES = ("circular", "crop")
 _P_CI_METHODS = ("binomial", "bootstrap")
-
-
-# ---------------------------------------------------------------------------
-# Results
-# ---------------------------------------------------------------------------
-
-
-def _jsonable(v):
-    """Nested dicts/tuples/NumPy values as plain JSON types (lists, floats)."""
-    if isinstance(v, dict):
-        return {str(k): _jsonable(u) for k, u in v.items()}
-    if isinstance(v, (tuple, list)):
-        return [_jsonable(u) for u in v]
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
-def _pair_list(v):
-    return None if v is None else [float(v[0]), float(v[1])]
-
-
-def _pair_tuple(v):
-    return None if v is None else (float(v[0]), float(v[1]))
-
-
-@dataclasses.dataclass(frozen=True)
-class ProtocolResult:
-    """P(top-1 change), MAC and accuracy of one protocol.
-
-    Attributes:
-      name: the protocol, one of `PROTOCOLS`.
-      p_top1_change: fraction of frame pairs whose top-1 class differs.
-      p_top1_change_ci: (low, high) confidence interval of it.
-      p_ci_method: ``"binomial"`` (Wilson, over all pairs) or ``"bootstrap"``
-        (over images).
-      mac: mean absolute change of the first frame's top-class probability.
-      mac_ci: (low, high) bootstrap interval over images.
-      accuracy: top-1 accuracy on the first frames of the pairs.
-      accuracy_ci: (low, high) bootstrap interval over images.
-      p_by_pair: P(top-1 change) of each pair position, length n_pairs.
-      n_images: number of images N.
-      n_pairs: number of compared pairs, N · pairs_per_image.
-      pairs_per_image: pairs per image.
-      geometry: the `sigcnn.shifts.ShiftRecord` dict of the frames, plus
-        ``pairs`` (frame indices compared), ``step``, ``direction`` and, for
-        crops, ``resized_to``.
-      seconds: wall time of the protocol (frames, logits and metrics).
-    """
-
-    name: str
-    p_top1_change: float
-    p_top1_change_ci: tuple
-    p_ci_method: str
-    mac: float
-    mac_ci: tuple
-    accuracy: float
-    accuracy_ci: tuple
-    p_by_pair: tuple
-    n_images: int
-    n_pairs: int
-    pairs_per_image: int
-    geometry: dict
-    seconds: float
-
-    def to_dict(self) -> dict:
-        """The result as a JSON-serialisable dict."""
-        d = dataclasses.asdict(self)
-        for k in ("p_top1_change_ci", "mac_ci", "accuracy_ci"):
-            d[k] = _pair_list(d[k])
-        d["p_by_pair"] = [float(v) for v in self.p_by_pair]
-        d["geometry"] = _jsonable(self.geometry)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "ProtocolResult":
-        """Inverse of `to_dict`."""
-        d = dict(d)
-        for k in ("p_top1_change_ci", "mac_ci", "accuracy_ci"):
-            d[k] = _pair_tuple(d[k])
-        d["p_by_pair"] = tuple(float(v) for v in d["p_by_pair"])
-        return cls(**d)
-
-
-@dataclasses.dataclass(frozen=True)
-class ConsistencyResult:
-    """Zhang-style consistency: agreement of top-1 at two random offsets.
-
-    Attributes:
-      mode: ``"circular"`` (rolls) or ``"crop"`` (windows of a resized image).
-      max_shift: m; offsets lie in [-m, m)² (circular) or [0, m)² (crop).
-      consistency: fraction of images whose two frames have the same top-1.
-      consistency_ci: (low, high) Wilson interval over images.
-      accuracy: top-1 accuracy over both frames.
-      n_images: number of images N (one pair each).
-      offsets: per image the two offsets, nested lists [N][2][2].
-      geometry: the `sigcnn.shifts.ShiftRecord` dict of the frames (its
-        offsets replaced by the count) plus ``resized_to`` for crops.
-      seconds: wall time.
-    """
-
-    mode: str
-    max_shift: int
-    consistency: float
-    consistency_ci: tuple
-    accuracy: float
-    n_images: int
-    offsets: tuple
-    geometry: dict
-    seconds: float
-
-    def to_dict(self) -> dict:
-        """The result as a JSON-serialisable dict."""
-        d = dataclasses.asdict(self)
-        d["consistency_ci"] = _pair_list(d["consistency_ci"])
-        d["offsets"] = _jsonable(self.offsets)
-        d["geometry"] = _jsonable(self.geometry)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "ConsistencyResult":
-        """Inverse of `to_dict`."""
-        d = dict(d)
-        d["consistency_ci"] = _pair_tuple(d["consistency_ci"])
-        d["offsets"] = _nested_tuple(d["offsets"])
-        return cls(**d)
-
-
-@dataclasses.dataclass(frozen=True)
-class AllShiftsResult:
-    """Accuracy and invariance under every circular shift of an Sy × Sx grid.
-
-    Attributes:
-      method: ``"atrous"`` or ``"brute"``, the `sigcnn.all_shifts` method that
-        ran.
-      fallback_reason: why ``"atrous"`` was not used (the first line of its
-        error), or None.
-      extent: (Sy, Sx); shifts (ty, tx) with 0 <= ty < Sy, 0 <= tx < Sx.
-      robust_accuracy: fraction of images classified correctly at every shift
-        (the unshifted image included).
-      robust_accuracy_ci: (low, high) Wilson interval over images.
-      invariant_fraction: fraction of images whose top-1 class is the same at
-        every shift.
-      invariant_fraction_ci: (low, high) Wilson interval over images.
-      accuracy: accuracy of the unshifted images.
-      mean_accuracy: accuracy averaged over all shifts.
-      accuracy_by_shift: accuracy at each shift, nested [Sy][Sx].
-      n_images: number of images N.
-      seconds: wall time.
-    """
-
-    method: str
-    fallback_reason: str | None
-    extent: tuple
-    robust_accuracy: float
-    robust_accuracy_ci: tuple
-    invariant_fraction: float
-    invariant_fraction_ci: tuple
-    accuracy: float
-    mean_accuracy: float
-    accuracy_by_shift: tuple
-    n_images: int
-    seconds: float
-
-    def to_dict(self) -> dict:
-        """The result as a JSON-serialisable dict."""
-        d = dataclasses.asdict(self)
-        for k in ("robust_accuracy_ci", "invariant_fraction_ci"):
-            d[k] = _pair_list(d[k])
-        d["extent"] = [int(v) for v in self.extent]
-        d["accuracy_by_shift"] = _jsonable(self.accuracy_by_shift)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "AllShiftsResult":
-        """Inverse of `to_dict`."""
-        d = dict(d)
-        for k in ("robust_accuracy_ci", "invariant_fraction_ci"):
-            d[k] = _pair_tuple(d[k])
-        d["extent"] = tuple(int(v) for v in d["extent"])
-        d["accuracy_by_shift"] = _nested_tuple(d["accuracy_by_shift"])
-        return cls(**d)
-
-
-@dataclasses.dataclass(frozen=True)
-class JaggednessResult:
-    """p(true class) and top-1 along a dense one-pixel sweep (Figure 1).
-
-    Attributes:
-      protocol: ``"circular"``, ``"crop"`` or ``"black"``.
-      axis: ``"horizontal"``, ``"vertical"`` or ``"diagonal"``.
-      indices: indices of the example images, length k.
-      labels: their labels, length k.
-      shifts: the sweep coordinate of each frame, length T: the shift in
-        pixels (circular), the window offset (crop) or the object offset
-        (black) along the swept axis (the row offset for diagonal sweeps).
-      offsets: per frame the (row, col) shift or offset, [T][2].
-      p_correct: softmax probability of the true class, [k][T].
-      top1: top-1 class, [k][T].
-      flips: number of top-1 changes between neighbouring frames, length k.
-      geometry: the `sigcnn.shifts.ShiftRecord` dict of the frames (its
-        offsets given in `offsets`), plus ``resized_to`` for crops.
-    """
-
-    protocol: str
-    axis: str
-    indices: tuple
-    labels: tuple
-    shifts: tuple
-    offsets: tuple
-    p_correct: tuple
-    top1: tuple
-    flips: tuple
-    geometry: dict
-
-    def to_dict(self) -> dict:
-        """The result as a JSON-serialisable dict."""
-        d = dataclasses.asdict(self)
-        for k in ("indices", "labels", "shifts", "offsets", "p_correct", "top1",
-                  "flips"):
-            d[k] = _jsonable(getattr(self, k))
-        d["geometry"] = _jsonable(self.geometry)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "JaggednessResult":
-        """Inverse of `to_dict`."""
-        d = dict(d)
-        for k in ("indices", "labels", "shifts", "offsets", "p_correct", "top1",
-                  "flips"):
-            d[k] = _nested_tuple(d[k])
-        return cls(**d)
-
-
-@dataclasses.dataclass(frozen=True)
-class ShiftTestResult:
-    """All results of `run_shift_test`.
-
-    Attributes:
-      protocols: one `ProtocolResult` per protocol, in the order asked for.
-      consistency: a `ConsistencyResult`, or None if not run.
-      all_shifts: an `AllShiftsResult`, or None if not run.
-      jaggedness: a `JaggednessResult`, or None if not run.
-      n_images: number of images N.
-      num_classes: number of logits K.
-      input_size: (H, W) of the images.
-      settings: the options of the run (JSON-serialisable).
-      seconds: total wall time.
-    """
-
-    protocols: tuple
-    consistency: ConsistencyResult | None
-    all_shifts: AllShiftsResult | None
-    jaggedness: JaggednessResult | None
-    n_images: int
-    num_classes: int
-    input_size: tuple
-    settings: dict
-    seconds: float
-
-    def protocol(self, name: str) -> ProtocolResult:
-        """The `ProtocolResult` of protocol `name`.
-
-        Raises:
-          KeyError: if `name` was not run.
-        """
-        for p in self.protocols:
-            if p.name == name:
-                return p
-        raise KeyError(
-                f"protocol {name!r} was not run; ran "
-                f"{[p.name for p in self.protocols]}.")
-
-    def to_dict(self) -> dict:
-        """The result as a JSON-serialisable dict (``json.dumps`` works on it)."""
-        return {
-                "protocols": [p.to_dict() for p in self.protocols],
-                "consistency": None if self.consistency is None
-                else self.consistency.to_dict(),
-                "all_shifts": None if self.all_shifts is None
-                else self.all_shifts.to_dict(),
-                "jaggedness": None if self.jaggedness is None
-                else self.jaggedness.to_dict(),
-                "n_images": int(self.n_images),
-                "num_classes": int(self.num_classes),
-                "input_size": [int(v) for v in self.input_size],
-                "settings": _jsonable(self.settings),
-                "seconds": float(self.seconds),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "ShiftTestResult":
-        """Inverse of `to_dict` (e.g. on a result read back from JSON)."""
-        return cls(
-                protocols=tuple(ProtocolResult.from_dict(p) for p in d["protocols"]),
-                consistency=None if d.get("consistency") is None
-                else ConsistencyResult.from_dict(d["consistency"]),
-                all_shifts=None if d.get("all_shifts") is None
-                else AllShiftsResult.from_dict(d["all_shifts"]),
-                jaggedness=None if d.get("jaggedness") is None
-                else JaggednessResult.from_dict(d["jaggedness"]),
-                n_images=int(d["n_images"]),
-                num_classes=int(d["num_classes"]),
-                input_size=tuple(int(v) for v in d["input_size"]),
-                settings=dict(d["settings"]),
-                seconds=float(d["seconds"]),
-        )
-
-    def table(self) -> str:
-        """The Table-1-like text table (see `format_table`)."""
-        return format_table(self)
-
-
-def _nested_tuple(v):
-    if isinstance(v, (list, tuple)):
-        return tuple(_nested_tuple(u) for u in v)
-    return v
-
-
-# ---------------------------------------------------------------------------
-# Text table
-# ---------------------------------------------------------------------------
-
-
-def _fmt_ci(value, ci, digits):
-    if ci is None:
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
-
-
-def _render(header, rows):
-    table = [list(header)] + [list(r) for r in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-
-    def line(r):
-        return "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(table[0]), rule] + [line(r) for r in table[1:]])
-
-
-def _as_result(name: str, r) -> ShiftTestResult:
-    if isinstance(r, ShiftTestResult):
-        return r
-    if isinstance(r, Mapping) and "protocols" in r:
-        return ShiftTestResult.from_dict(r)
-    raise TypeError(
-            f"`{name}` must be a ShiftTestResult (or its to_dict()) or a mapping "
-            f"name -> ShiftTestResult; got {type(r).__name__}.")
-
-
-def format_table(results, *, digits: int = 3) -> str:
-    """Formats results like the paper's Table 1, as plain text.
-
-    Rows are protocols (one per model and protocol when several models are
-    given); columns are P(top-1 change) with its confidence interval, MAC with
-    its interval, accuracy on the first frames, and the numbers of images and
-    pairs. Consistency follows as a ``random pairs`` row whose P(top-1
-    change) is 1 - consistency; all-shifts results follow in a second table
-    (fraction of images with the same top-1 at every shift, robust accuracy,
-    accuracy unshifted and averaged over shifts).
-
-    Args:
-      results: a `ShiftTestResult` (or its ``to_dict()``), or a mapping model
-        name -> `ShiftTestResult` (or dict) to compare models side by side.
-      digits: decimals shown.
-
-    Returns:
-      the table as one string, lines joined by newlines (no trailing newline).
-
-    Raises:
-      TypeError: if `results` is not a result or a mapping of them.
-      ValueError: if `digits` is not a non-negative int.
-
-    Examples:
-      >>> print(format_table(result))             # doctest: +SKIP
-      protocol  P(top-1 change) [95% CI]  MAC [95% CI]  accuracy  images  pairs
-      --------  ...
-      circular  0.062 [0.051, 0.075]      0.038 [...]   0.981     100     800
-    """
-    if isinstance(digits, (bool, np.bool_)) or not isinstance(
-            digits, numbers.Integral) or digits < 0:
-        raise ValueError(f"`digits` must be a non-negative int; got {digits!r}.")
-    if isinstance(results, Mapping) and "protocols" not in results:
-        if not results:
-            raise ValueError("`results` must name at least one model; got an empty "
-                             "mapping.")
-        named = [(str(k), _as_result("results", v)) for k, v in results.items()]
-    else:
-        named = [(None, _as_result("results", results))]
-    conf = named[0][1].settings.get("confidence", 0.95)
-    pct = f"{100 * conf:g}%"
-    header = ["protocol", f"P(top-1 change) [{pct} CI]", f"MAC [{pct} CI]",
-              "accuracy", "images", "pairs"]
-    if named[0][0] is not None:
-        header = ["model"] + header
-    names = []
-    for _, r in named:
-        for p in r.protocols:
-            if p.name not in names:
-                names.append(p.name)
-    rows = []
-
-    def add(model, cells):
-        rows.append(([model] if model is not None else []) + cells)
-
-    for pname in names:
-        for model, r in named:
-            try:
-                p = r.protocol(pname)
-            except KeyError:
-                continue
-            add(model, [p.name, _fmt_ci(p.p_top1_change, p.p_top1_change_ci, digits),
-                        _fmt_ci(p.mac, p.mac_ci, digits),
-                        f"{p.accuracy:.{digits}f}", str(p.n_images), str(p.n_pairs)])
-    notes = []
-    for model, r in named:
-        c = r.consistency
-        if c is not None:
-            lo, hi = c.consistency_ci
-            add(model, [f"random pairs ({c.mode}, m={c.max_shift})",
-                        _fmt_ci(1.0 - c.consistency, (1.0 - hi, 1.0 - lo), digits),
-                        "-", f"{c.accuracy:.{digits}f}", str(c.n_images),
-                        str(c.n_images)])
-            note = ("random pairs: two random offsets per image (Zhang 2019); "
-                    "P(top-1 change) = 1 - consistency.")
-            if note not in notes:
-                notes.append(note)
-    text = _render(header, rows)
-    if notes:
-        text += "\n" + "\n".join(notes)
-    arows = []
-    for model, r in named:
-        a = r.all_shifts
-        if a is None:
-            continue
-        sy, sx = a.extent
-        cells = [f"{sy}x{sx}", a.method,
-                 _fmt_ci(a.invariant_fraction, a.invariant_fraction_ci, digits),
-                 _fmt_ci(a.robust_accuracy, a.robust_accuracy_ci, digits),
-                 f"{a.accuracy:.{digits}f}", f"{a.mean_accuracy:.{digits}f}",
-                 str(a.n_images)]
-        arows.append(([model] if model is not None else []) + cells)
-    if arows:
-        aheader = ["all shifts", "method", f"top-1 invariant [{pct} CI]",
-                   f"robust accuracy [{pct} CI]", "accuracy", "mean accuracy",
-                   "images"]
-        if named[0][0] is not None:
-            aheader = ["model"] + aheader
-        text += "\n\n" + _render(aheader, arows)
-    return text
 
 
 # ---------------------------------------------------------------------------
@@ -888,201 +439,6 @@ def _build_frames(plan: _Plan, x, opts):
                          fill=opts["fill"], method=opts["resize_method"])
 
 
-def _run_frames(plan, images, evaluator, opts, progress, label):
-    """Logits [N, T, K] of every frame of `plan`, in groups of images."""
-    n = images.shape[0]
-    t = plan.offsets.shape[0]
-    g = max(1, evaluator.chunk // t)
-    g = min(g, n)
-    out, record = [], None
-    for s, e in _groups(n, g):
-        xg = _pad_images(images[s:e], g)
-        frames, rec = _build_frames(plan, xg, opts)
-        record = record or rec
-        flat = frames.reshape((g * t,) + frames.shape[2:])
-        logits = evaluator(flat).reshape(g, t, -1)[:e - s]
-        out.append(logits)
-        if progress is not None:
-            progress(label, e, n)
-    return np.concatenate(out, axis=0), record
-
-
-# ---------------------------------------------------------------------------
-# Metrics
-# ---------------------------------------------------------------------------
-
-
-def _interval(ci):
-    return float(ci.low), float(ci.high)
-
-
-def _protocol_result(plan, logits, labels, record, opts, key, seconds):
-    n = logits.shape[0]
-    a = logits[:, plan.pairs[:, 0]]
-    b = logits[:, plan.pairs[:, 1]]
-    change = np.asarray(metrics.p_top1_change(a, b, reduce=False))   # [N, P]
-    mac = metrics.mean_abs_change(a, b, reduce=False)
-    correct = metrics.accuracy(a, labels, reduce=False)
-    conf, nres = opts["confidence"], opts["n_resamples"]
-    k_p, k_mac, k_acc = jax.random.split(key, 3)
-    if opts["p_ci"] == "binomial":
-        p_ci = metrics.binomial_ci(int(change.sum()), int(change.size),
-                                   confidence=conf)
-    else:
-        p_ci = metrics.bootstrap_ci(jnp.asarray(change), key=k_p,
-                                    n_resamples=nres, confidence=conf)
-    mac_ci = metrics.bootstrap_ci(mac, key=k_mac, n_resamples=nres, confidence=conf)
-    acc_ci = metrics.bootstrap_ci(correct, key=k_acc, n_resamples=nres,
-                                  confidence=conf)
-    geometry = dict(record.to_dict())
-    geometry.update(plan.extra)
-    geometry["pairs"] = plan.pairs.tolist()
-    return ProtocolResult(
-            name=plan.name,
-            p_top1_change=float(change.mean()),
-            p_top1_change_ci=_interval(p_ci),
-            p_ci_method=opts["p_ci"],
-            mac=float(mac_ci.estimate),
-            mac_ci=_interval(mac_ci),
-            accuracy=float(acc_ci.estimate),
-            accuracy_ci=_interval(acc_ci),
-            p_by_pair=tuple(float(v) for v in change.mean(axis=0)),
-            n_images=int(n),
-            n_pairs=int(change.size),
-            pairs_per_image=int(plan.pairs.shape[0]),
-            geometry=_jsonable(geometry),
-            seconds=float(seconds))
-
-
-def _run_consistency(images, labels, evaluator, opts, key, progress):
-    t0 = time.perf_counter()
-    n, h, w = images.shape[:3]
-    mode, m = opts["consistency"], opts["consistency_max_shift"]
-    if mode == "circular":
-        sched = _shifts.random_pair_schedule(key, n, min_offset=-m, max_offset=m)
-    else:
-        sched = _shifts.random_pair_schedule(key, n, min_offset=0, max_offset=m)
-    offsets = sched.offsets                                       # [N, 2, 2]
-    g = min(n, max(1, evaluator.chunk // 2))
-    out, record = [], None
-    for s, e in _groups(n, g):
-        xg = _pad_images(images[s:e], g)
-        og = offsets[s:e]
-        if e - s < g:
-            og = np.concatenate([og, np.repeat(og[-1:], g - (e - s), axis=0)])
-        if mode == "circular":
-            frames, rec = _shifts.translate(xg, og, method="circular")
-        else:
-            big = _shifts.resize_images(xg, (h + m, w + m),
-                                        method=opts["resize_method"], antialias=True)
-            frames, rec = _shifts.crop(big, og, size=(h, w))
-        record = record or rec
-        flat = frames.reshape((g * 2,) + frames.shape[2:])
-        out.append(evaluator(flat).reshape(g, 2, -1)[:e - s])
-        if progress is not None:
-            progress("consistency", e, n)
-    logits = np.concatenate(out, axis=0)
-    agree = np.asarray(metrics.consistency(logits[:, 0], logits[:, 1], reduce=False))
-    ci = metrics.binomial_ci(int(agree.sum()), int(n), confidence=opts["confidence"])
-    geometry = dict(record.to_dict())
-    geometry["offsets"] = f"per image, see `offsets` ({n} pairs)"
-    geometry["input_size"] = [h + m, w + m] if mode == "crop" else [h, w]
-    geometry["resized_to"] = [h + m, w + m] if mode == "crop" else None
-    if mode == "crop":
-        geometry["resize_method"] = opts["resize_method"]
-        geometry["antialias"] = True
-    return ConsistencyResult(
-            mode=mode, max_shift=int(m), consistency=float(agree.mean()),
-            consistency_ci=_interval(ci),
-            accuracy=float(metrics.accuracy(logits, labels)),
-            n_images=int(n), offsets=_nested_tuple(offsets.tolist()),
-            geometry=_jsonable(geometry),
-            seconds=float(time.perf_counter() - t0))
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"[:400]
-
-
-def _run_all_shifts(images, labels, evaluator, opts, progress):
-    from sigcnn.atrous import all_shifts
-
-    t0 = time.perf_counter()
-    n = images.shape[0]
-    extent = opts["all_shifts_extent"]
-    explicit = None if extent is None else _shifts.grid_schedule(extent).offsets
-    mode = opts["all_shifts_method"]
-    method = "brute" if mode == "brute" else "atrous"
-    reason = None
-    f = evaluator.traceable
-
-    def call(x, brute_chunk, check=0):
-        res = all_shifts(f, x, method=method, shifts=explicit,
-                         chunk=brute_chunk if method == "brute" else None,
-                         check=check if method == "atrous" else 0)
-        if explicit is not None:
-            res = res.reshape((x.shape[0],) + tuple(extent) + res.shape[2:])
-        return res
-
-    def fall_back(err):
-        nonlocal method, reason
-        if mode != "auto" or method != "atrous":
-            raise err
-        method, reason = "brute", _first_line(err)
-
-    # The grid (Sy, Sx) from an abstract evaluation: traces, compiles nothing.
-    spec = jax.ShapeDtypeStruct((1,) + tuple(images.shape[1:]), images.dtype)
-    while True:
-        try:
-            shape = jax.eval_shape(lambda x: call(x, None), spec).shape
-            break
-        except (NotImplementedError, ValueError) as err:
-            fall_back(err)
-    if len(shape) != 4:
-        raise ValueError(
-                f"`logits_fn` must return logits [B, K]; `all_shifts` gave shape "
-                f"{shape}.")
-    # An undecimated pass over one image holds about max(Sy, Sx) strided
-    # passes' worth of activations (deep layers at full resolution), so groups
-    # of chunk // max(Sy, Sx) images; "brute" then runs chunk // g shifts at once.
-    g = min(n, max(1, evaluator.chunk // max(shape[1], shape[2])))
-    brute_chunk = max(1, evaluator.chunk // g)
-    out, done = [], 0
-    while done < n:
-        e = min(done + g, n)
-        xg = _pad_images(images[done:e], g)
-        try:
-            res = np.asarray(call(xg, brute_chunk, opts["all_shifts_check"]))
-        except (NotImplementedError, ValueError) as err:
-            fall_back(err)
-            out, done = [], 0
-            continue
-        out.append(res[:e - done])
-        done = e
-        if progress is not None:
-            progress("all_shifts", done, n)
-    logits = np.concatenate(out, axis=0)                          # [N, Sy, Sx, K]
-    sy, sx = logits.shape[1:3]
-    flat = logits.reshape(n, sy * sx, -1)
-    top = np.argmax(flat, axis=-1)
-    invariant = np.all(top == top[:, :1], axis=1)
-    robust = np.asarray(metrics.robust_accuracy(flat, labels, reduce=False))
-    correct = np.asarray(metrics.accuracy(flat, labels, reduce=False))   # [N, P]
-    conf = opts["confidence"]
-    r_ci = metrics.binomial_ci(int(robust.sum()), int(n), confidence=conf)
-    i_ci = metrics.binomial_ci(int(invariant.sum()), int(n), confidence=conf)
-    by_shift = correct.mean(axis=0).reshape(sy, sx)
-    return AllShiftsResult(
-            method=method, fallback_reason=reason, extent=(int(sy), int(sx)),
-            robust_accuracy=float(robust.mean()), robust_accuracy_ci=_interval(r_ci),
-            invariant_fraction=float(invariant.mean()),
-            invariant_fraction_ci=_interval(i_ci),
-            accuracy=float(correct[:, 0].mean()), mean_accuracy=float(correct.mean()),
-            accuracy_by_shift=_nested_tuple(by_shift.tolist()), n_images=int(n),
-            seconds=float(time.perf_counter() - t0))
-
-
 def _sweep_plan(size, opts):
     protocol, axis = opts["sweep_protocol"], opts["sweep_axis"]
     d = np.asarray(_diag_direction(axis))
@@ -1115,45 +471,486 @@ def _sweep_plan(size, opts):
     return np.stack(cols, axis=1).astype(np.int64), extra, win
 
 
-def _run_sweep(images, labels, idx, evaluator, opts, progress):
-    size = images.shape[1:3]
-    offsets, extra, _ = _sweep_plan(size, opts)
-    x = images[np.asarray(idx)]
-    lab = labels[np.asarray(idx)]
-    protocol = opts["sweep_protocol"]
-    if protocol == "circular":
-        frames, rec = _shifts.translate(x, offsets, method="circular")
-    elif protocol == "crop":
-        if opts["crop_resize"]:
-            x = _shifts.resize_images(x, extra["resized_to"],
-                                      method=opts["resize_method"], antialias=True)
-        frames, rec = _shifts.crop(x, offsets, size=extra["window"])
-    else:
-        obj = _embed_size(size, opts["embed_factor"])
-        frames, rec = _shifts.embed(x, offsets, canvas_size=size, object_size=obj,
-                                    fill=opts["fill"], method=opts["resize_method"])
-    k, t = frames.shape[:2]
-    logits = evaluator(frames.reshape((k * t,) + frames.shape[2:])).reshape(k, t, -1)
-    p = np.asarray(metrics.true_class_probability(logits, lab))
-    top = np.argmax(logits, axis=-1)
-    flips = np.asarray(metrics.top1_flips(logits, axis=1)) if t > 1 else np.zeros(k)
-    if progress is not None:
-        progress("jaggedness", k, k)
-    geometry = dict(rec.to_dict())
-    geometry["offsets"] = "see `offsets`"
-    geometry.update(extra)
-    axis = opts["sweep_axis"]
-    coord = offsets[:, 1] if axis == "horizontal" else offsets[:, 0]
-    return JaggednessResult(
-            protocol=protocol, axis=axis,
-            indices=tuple(int(i) for i in idx),
-            labels=tuple(int(v) for v in lab),
-            shifts=tuple(int(v) for v in coord),
-            offsets=_nested_tuple(offsets.tolist()),
-            p_correct=_nested_tuple(p.astype(np.float64).tolist()),
-            top1=_nested_tuple(top.astype(np.int64).tolist()),
-            flips=tuple(int(v) for v in np.asarray(flips).reshape(k)),
-            geometry=_jsonable(geometry))
+# ---------------------------------------------------------------------------
+# Per-image measurements of a chunk of images, and their aggregation
+# ---------------------------------------------------------------------------
+#
+# A run is split into chunks of images: `_Run.evaluate` turns one chunk into
+# per-image arrays (top-1 classes, pair changes, MAC values) and a small JSON
+# meta dict; `_Run.finish` concatenates the chunks in order and computes every
+# statistic, so a run split into chunks (`sigcnn.shift_runs`) gives the same
+# numbers as one call on all images.
+
+
+def _interval(ci):
+    return float(ci.low), float(ci.high)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"[:400]
+
+
+def _accuracy_ci(correct, key, opts):
+    ci = metrics.bootstrap_ci(correct, key=key, n_resamples=opts["n_resamples"],
+                              confidence=opts["confidence"])
+    return float(ci.estimate), _interval(ci)
+
+
+class _Run:
+    """A validated shift test: its plans, evaluator and keys (see `run_shift_test`)."""
+
+    def __init__(self, logits_fn, shape, dtype, labels, *, key, protocols,
+                 n_pairs, step, direction, subpixel_step, crop_margin,
+                 crop_resize, embed_factor, fill, resize_method, inpaint_method,
+                 consistency, consistency_max_shift, all_shifts,
+                 all_shifts_extent, all_shifts_method, all_shifts_check,
+                 sweep_images, sweep_protocol, sweep_axis, sweep_steps, chunk,
+                 confidence, n_resamples, p_ci, jit):
+        if not callable(logits_fn):
+            raise TypeError(
+                    f"`logits_fn` must be callable (images [B, H, W, C] -> logits "
+                    f"[B, K]); got {logits_fn!r} of type {type(logits_fn).__name__}.")
+        n, h, w, c = shape
+        self.n, self.size, self.channels = int(n), (int(h), int(w)), int(c)
+        self.labels = None if labels is None else _check_labels(labels, n)
+        key = _check_key(key)
+        protocols = _check_protocols(protocols)
+        n_pairs = check_positive_int("n_pairs", n_pairs)
+        step = check_positive_int("step", step)
+        direction = check_choice("direction", direction, _DIRECTIONS)
+        subpixel_step = _check_pos_float("subpixel_step", subpixel_step)
+        crop_margin = check_positive_int("crop_margin", crop_margin)
+        crop_resize = _check_bool("crop_resize", crop_resize)
+        embed_factor = _check_pos_float("embed_factor", embed_factor, above=1.0)
+        fill = _check_fill(fill, c)
+        resize_method = check_choice("resize_method", resize_method,
+                                     _shifts.RESIZE_METHODS)
+        inpaint_method = check_choice("inpaint_method", inpaint_method,
+                                      ("normalized_conv", "biharmonic"))
+        if consistency is not None:
+            consistency = check_choice("consistency", consistency,
+                                       _CONSISTENCY_MODES)
+        consistency_max_shift = _check_optional_int(
+                "consistency_max_shift", consistency_max_shift,
+                "the largest offset m")
+        if consistency_max_shift is None:
+            consistency_max_shift = max(1, int(round(h * 32 / 224)))
+        all_shifts = _check_bool("all_shifts", all_shifts)
+        if isinstance(all_shifts_check, (bool, np.bool_)) or not isinstance(
+                all_shifts_check, (int, np.integer)) or all_shifts_check < 0:
+            raise ValueError(f"`all_shifts_check` must be a non-negative int; got "
+                             f"{all_shifts_check!r}.")
+        if all_shifts_extent is not None:
+            all_shifts_extent = as_pair("all_shifts_extent", all_shifts_extent)
+        all_shifts_method = check_choice("all_shifts_method", all_shifts_method,
+                                         ("auto", "atrous", "brute"))
+        self.sweep_idx = _check_sweep_images(sweep_images, n)
+        sweep_protocol = check_choice("sweep_protocol", sweep_protocol,
+                                      _SWEEP_PROTOCOLS)
+        sweep_axis = check_choice("sweep_axis", sweep_axis, _SWEEP_AXES)
+        sweep_steps = _check_optional_int("sweep_steps", sweep_steps,
+                                          "the number of sweep frames")
+        chunk = check_positive_int("chunk", chunk)
+        if isinstance(confidence, (bool, np.bool_)) or not isinstance(
+                confidence, numbers.Real) or not 0.0 < confidence < 1.0:
+            raise ValueError(
+                    f"`confidence` must be a float in (0, 1), e.g. 0.95; got "
+                    f"{confidence!r}.")
+        confidence = float(confidence)
+        n_resamples = check_positive_int("n_resamples", n_resamples)
+        p_ci = check_choice("p_ci", p_ci, _P_CI_METHODS)
+        jit = _check_bool("jit", jit)
+        self.consistency, self.all_shifts = consistency, all_shifts
+        self.opts = opts = dict(
+                n_pairs=n_pairs, step=step, direction=direction,
+                subpixel_step=subpixel_step, crop_margin=crop_margin,
+                crop_resize=crop_resize, embed_factor=embed_factor, fill=fill,
+                resize_method=resize_method, inpaint_method=inpaint_method,
+                consistency=consistency,
+                consistency_max_shift=consistency_max_shift,
+                all_shifts_extent=all_shifts_extent,
+                all_shifts_method=all_shifts_method,
+                all_shifts_check=all_shifts_check, sweep_protocol=sweep_protocol,
+                sweep_axis=sweep_axis, sweep_steps=sweep_steps,
+                confidence=confidence, n_resamples=n_resamples, p_ci=p_ci)
+
+        # Geometry first: every plan raises on a bad size before any evaluation.
+        self.plans = [_make_plan(name, self.size, opts) for name in protocols]
+        self.sweep = None
+        if self.sweep_idx:
+            self.sweep = _sweep_plan(self.size, opts)
+            if self.sweep[0].shape[0] < 2:
+                raise ValueError(
+                        f"the {sweep_protocol!r} sweep of the {self.size} images has "
+                        f"a single position; use another `sweep_protocol` or larger "
+                        f"images.")
+        self.evaluator = _Evaluator(logits_fn, chunk, jit)
+        frame_sizes = {self.size} | {p.frame_size for p in self.plans}
+        if self.sweep is not None:
+            frame_sizes.add(tuple(self.sweep[2]))
+        num_classes = None
+        for fs in sorted(frame_sizes):
+            k = self.evaluator.probe((fs[0], fs[1], c), dtype)
+            num_classes = k if num_classes is None else num_classes
+            if k != num_classes:
+                raise ValueError(
+                        f"`logits_fn` returns {num_classes} logits on {self.size} "
+                        f"images but {k} on {fs} frames.")
+        self.num_classes = int(num_classes)
+        if self.labels is not None:
+            bad = (self.labels < 0) | (self.labels >= num_classes)
+            if bad.any():
+                raise ValueError(
+                        f"`labels` must lie in [0, K) = [0, {num_classes}) (K from "
+                        f"`logits_fn`); got {int(bad.sum())} out-of-range value(s), "
+                        f"e.g. {int(self.labels[bad][0])}.")
+        self.key = key
+        self.k_proto, k_cons = jax.random.split(key)
+        self.pair_offsets = None
+        if consistency is not None:
+            m = consistency_max_shift
+            lo = -m if consistency == "circular" else 0
+            self.pair_offsets = _shifts.random_pair_schedule(
+                    k_cons, self.n, min_offset=lo, max_offset=m).offsets   # [N, 2, 2]
+        self.alls_method = "brute" if all_shifts_method == "brute" else "atrous"
+        self.alls_reason = None
+        self.settings = _jsonable(dict(
+                protocols=list(protocols), n_pairs=n_pairs, step=step,
+                direction=direction, subpixel_step=subpixel_step,
+                crop_margin=crop_margin, crop_resize=crop_resize,
+                embed_factor=embed_factor, fill=fill, resize_method=resize_method,
+                inpaint_method=inpaint_method, consistency=consistency,
+                consistency_max_shift=consistency_max_shift if consistency
+                else None, all_shifts=all_shifts,
+                all_shifts_extent=None if all_shifts_extent is None
+                else list(all_shifts_extent),
+                all_shifts_method=all_shifts_method,
+                sweep_images=list(self.sweep_idx), sweep_protocol=sweep_protocol,
+                sweep_axis=sweep_axis, sweep_steps=sweep_steps, chunk=chunk,
+                confidence=confidence, n_resamples=n_resamples, p_ci=p_ci,
+                key=np.asarray(jax.random.key_data(key)).tolist()))
+
+    # -- one chunk of images ------------------------------------------------
+
+    def evaluate(self, images, start: int = 0, progress=None):
+        """Per-image arrays and meta of images [start, start + g) of the run.
+
+        Args:
+          images: float array [g, H, W, C], finite, the run's images
+            ``start .. start + g - 1``.
+          start: index of the first image in the run.
+          progress: None or ``progress(name, done, total)``.
+
+        Returns:
+          ``(arrays, meta)``: a dict name -> NumPy array (leading axis g) and a
+          JSON-ready dict (geometry records, all-shift method, seconds).
+        """
+        g = images.shape[0]
+        arrays, meta = {}, {"records": {}, "seconds": {}, "start": int(start),
+                            "n_images": int(g)}
+        for plan in self.plans:
+            t0 = time.perf_counter()
+            logits, record = self._frames(plan, images, start, progress)
+            a = logits[:, plan.pairs[:, 0]]
+            b = logits[:, plan.pairs[:, 1]]
+            arrays[f"{plan.name}/change"] = np.asarray(
+                    metrics.p_top1_change(a, b, reduce=False))            # [g, P]
+            arrays[f"{plan.name}/mac"] = np.asarray(
+                    metrics.mean_abs_change(a, b, reduce=False))          # [g, P]
+            arrays[f"{plan.name}/top"] = np.argmax(a, axis=-1).astype(np.int32)
+            meta["records"][plan.name] = record.to_dict()
+            meta["seconds"][plan.name] = time.perf_counter() - t0
+        if self.consistency is not None:
+            t0 = time.perf_counter()
+            top, record = self._consistency(images, start, progress)
+            arrays["consistency/top"] = top                               # [g, 2]
+            meta["records"]["consistency"] = record.to_dict()
+            meta["seconds"]["consistency"] = time.perf_counter() - t0
+        if self.all_shifts:
+            t0 = time.perf_counter()
+            top, extent = self._all_shifts(images, start, progress)
+            arrays["all_shifts/top"] = top                                # [g, Sy*Sx]
+            meta["all_shifts"] = dict(method=self.alls_method,
+                                      reason=self.alls_reason,
+                                      extent=[int(v) for v in extent])
+            meta["seconds"]["all_shifts"] = time.perf_counter() - t0
+        return arrays, meta
+
+    def _frames(self, plan, images, start, progress):
+        """Logits [g, T, K] of every frame of `plan`, in groups of images."""
+        n = images.shape[0]
+        t = plan.offsets.shape[0]
+        g = min(n, max(1, self.evaluator.chunk // t))
+        out, record = [], None
+        for s, e in _groups(n, g):
+            xg = _pad_images(images[s:e], g)
+            frames, rec = _build_frames(plan, xg, self.opts)
+            record = record or rec
+            flat = frames.reshape((g * t,) + frames.shape[2:])
+            out.append(self.evaluator(flat).reshape(g, t, -1)[:e - s])
+            if progress is not None:
+                progress(plan.name, start + e, self.n)
+        return np.concatenate(out, axis=0), record
+
+    def _consistency(self, images, start, progress):
+        n, h, w = images.shape[:3]
+        mode, m = self.opts["consistency"], self.opts["consistency_max_shift"]
+        offsets = self.pair_offsets[start:start + n]
+        g = min(n, max(1, self.evaluator.chunk // 2))
+        out, record = [], None
+        for s, e in _groups(n, g):
+            xg = _pad_images(images[s:e], g)
+            og = _pad_images(offsets[s:e], g)
+            if mode == "circular":
+                frames, rec = _shifts.translate(xg, og, method="circular")
+            else:
+                big = _shifts.resize_images(xg, (h + m, w + m),
+                                            method=self.opts["resize_method"],
+                                            antialias=True)
+                frames, rec = _shifts.crop(big, og, size=(h, w))
+            record = record or rec
+            flat = frames.reshape((g * 2,) + frames.shape[2:])
+            logits = self.evaluator(flat).reshape(g, 2, -1)[:e - s]
+            out.append(np.argmax(logits, axis=-1).astype(np.int32))
+            if progress is not None:
+                progress("consistency", start + e, self.n)
+        return np.concatenate(out, axis=0), record
+
+    def _all_shifts(self, images, start, progress):
+        from sigcnn.atrous import all_shifts
+
+        n = images.shape[0]
+        extent = self.opts["all_shifts_extent"]
+        explicit = None if extent is None else _shifts.grid_schedule(extent).offsets
+        f = self.evaluator.traceable
+
+        def call(x, brute_chunk, check=0):
+            method = self.alls_method
+            res = all_shifts(f, x, method=method, shifts=explicit,
+                             chunk=brute_chunk if method == "brute" else None,
+                             check=check if method == "atrous" else 0)
+            if explicit is not None:
+                res = res.reshape((x.shape[0],) + tuple(extent) + res.shape[2:])
+            return res
+
+        def fall_back(err):
+            if self.opts["all_shifts_method"] != "auto" or self.alls_method != "atrous":
+                raise err
+            self.alls_method, self.alls_reason = "brute", _first_line(err)
+
+        # The grid (Sy, Sx) from an abstract evaluation: traces, compiles nothing.
+        spec = jax.ShapeDtypeStruct((1,) + tuple(images.shape[1:]), images.dtype)
+        while True:
+            try:
+                shape = jax.eval_shape(lambda x: call(x, None), spec).shape
+                break
+            except (NotImplementedError, ValueError) as err:
+                fall_back(err)
+        if len(shape) != 4:
+            raise ValueError(
+                    f"`logits_fn` must return logits [B, K]; `all_shifts` gave shape "
+                    f"{shape}.")
+        # An undecimated pass over one image holds about max(Sy, Sx) strided
+        # passes' worth of activations (deep layers at full resolution), so
+        # groups of chunk // max(Sy, Sx) images; "brute" then runs chunk // g
+        # shifts at once.
+        g = min(n, max(1, self.evaluator.chunk // max(shape[1], shape[2])))
+        brute_chunk = max(1, self.evaluator.chunk // g)
+        out, done = [], 0
+        while done < n:
+            e = min(done + g, n)
+            xg = _pad_images(images[done:e], g)
+            try:
+                res = np.asarray(call(xg, brute_chunk, self.opts["all_shifts_check"]))
+            except (NotImplementedError, ValueError) as err:
+                fall_back(err)
+                out, done = [], 0
+                continue
+            top = np.argmax(res[:e - done], axis=-1)                      # [g, Sy, Sx]
+            out.append(top.reshape(e - done, -1).astype(np.int32))
+            done = e
+            if progress is not None:
+                progress("all_shifts", start + done, self.n)
+        return np.concatenate(out, axis=0), shape[1:3]
+
+    def sweep_result(self, images, progress=None):
+        """The jaggedness sweep of images [k, H, W, C] (the `sweep_idx` images)."""
+        opts = self.opts
+        offsets, extra, _ = self.sweep
+        x = images
+        protocol = opts["sweep_protocol"]
+        if protocol == "circular":
+            frames, rec = _shifts.translate(x, offsets, method="circular")
+        elif protocol == "crop":
+            if opts["crop_resize"]:
+                x = _shifts.resize_images(x, extra["resized_to"],
+                                          method=opts["resize_method"],
+                                          antialias=True)
+            frames, rec = _shifts.crop(x, offsets, size=extra["window"])
+        else:
+            obj = _embed_size(self.size, opts["embed_factor"])
+            frames, rec = _shifts.embed(x, offsets, canvas_size=self.size,
+                                        object_size=obj, fill=opts["fill"],
+                                        method=opts["resize_method"])
+        k, t = frames.shape[:2]
+        logits = self.evaluator(frames.reshape((k * t,) + frames.shape[2:]))
+        logits = logits.reshape(k, t, -1)
+        idx = np.asarray(self.sweep_idx)
+        if self.labels is not None:
+            lab, reference = self.labels[idx], "label"
+        else:
+            lab, reference = np.argmax(logits[:, 0], axis=-1), "top1"
+        p = np.asarray(metrics.true_class_probability(logits, lab))
+        top = np.argmax(logits, axis=-1)
+        flips = (np.asarray(metrics.top1_flips(logits, axis=1)) if t > 1
+                 else np.zeros(k))
+        if progress is not None:
+            progress("jaggedness", k, k)
+        geometry = dict(rec.to_dict())
+        geometry["offsets"] = "see `offsets`"
+        geometry.update(extra)
+        axis = opts["sweep_axis"]
+        coord = offsets[:, 1] if axis == "horizontal" else offsets[:, 0]
+        return JaggednessResult(
+                protocol=protocol, axis=axis,
+                indices=tuple(int(i) for i in idx),
+                labels=tuple(int(v) for v in lab),
+                shifts=tuple(int(v) for v in coord),
+                offsets=_nested_tuple(offsets.tolist()),
+                p_correct=_nested_tuple(p.astype(np.float64).tolist()),
+                top1=_nested_tuple(top.astype(np.int64).tolist()),
+                flips=tuple(int(v) for v in np.asarray(flips).reshape(k)),
+                geometry=_jsonable(geometry), reference=reference)
+
+    # -- aggregation --------------------------------------------------------
+
+    def finish(self, parts, jaggedness=None, *, seconds: float):
+        """The `ShiftTestResult` of the chunks `parts` = [(arrays, meta), ...]."""
+        parts = sorted(parts, key=lambda p: p[1]["start"])
+        covered = sum(m["n_images"] for _, m in parts)
+        if covered != self.n:
+            raise ValueError(f"the chunks cover {covered} of {self.n} images.")
+        arrays = {k: np.concatenate([a[k] for a, _ in parts], axis=0)
+                  for k in parts[0][0]}
+        metas = [m for _, m in parts]
+        spent = {}
+        for m in metas:
+            for k, v in m["seconds"].items():
+                spent[k] = spent.get(k, 0.0) + float(v)
+        records = metas[0]["records"]
+        results = tuple(
+                self._protocol_result(plan, arrays, records[plan.name],
+                                      jax.random.fold_in(self.k_proto, i),
+                                      spent[plan.name])
+                for i, plan in enumerate(self.plans))
+        cons = None
+        if self.consistency is not None:
+            cons = self._consistency_result(arrays["consistency/top"],
+                                            records["consistency"],
+                                            spent["consistency"])
+        alls = None
+        if self.all_shifts:
+            alls = self._all_shifts_result(arrays["all_shifts/top"], metas,
+                                           spent["all_shifts"])
+        return ShiftTestResult(
+                protocols=results, consistency=cons, all_shifts=alls,
+                jaggedness=jaggedness, n_images=self.n,
+                num_classes=self.num_classes, input_size=self.size,
+                settings=self.settings, seconds=float(seconds),
+                labelled=self.labels is not None)
+
+    def _protocol_result(self, plan, arrays, record, key, seconds):
+        opts = self.opts
+        change = arrays[f"{plan.name}/change"]
+        mac = arrays[f"{plan.name}/mac"]
+        conf, nres = opts["confidence"], opts["n_resamples"]
+        k_p, k_mac, k_acc = jax.random.split(key, 3)
+        if opts["p_ci"] == "binomial":
+            p_ci = metrics.binomial_ci(int(change.sum()), int(change.size),
+                                       confidence=conf)
+        else:
+            p_ci = metrics.bootstrap_ci(jnp.asarray(change), key=k_p,
+                                        n_resamples=nres, confidence=conf)
+        mac_ci = metrics.bootstrap_ci(jnp.asarray(mac), key=k_mac,
+                                      n_resamples=nres, confidence=conf)
+        acc = acc_ci = None
+        if self.labels is not None:
+            top = arrays[f"{plan.name}/top"]
+            correct = (top == self.labels[:, None]).astype(mac.dtype)
+            acc, acc_ci = _accuracy_ci(jnp.asarray(correct), k_acc, opts)
+        geometry = dict(record)
+        geometry.update(plan.extra)
+        geometry["pairs"] = plan.pairs.tolist()
+        return ProtocolResult(
+                name=plan.name,
+                p_top1_change=float(change.mean()),
+                p_top1_change_ci=_interval(p_ci),
+                p_ci_method=opts["p_ci"],
+                mac=float(mac_ci.estimate),
+                mac_ci=_interval(mac_ci),
+                accuracy=acc,
+                accuracy_ci=acc_ci,
+                p_by_pair=tuple(float(v) for v in change.mean(axis=0)),
+                n_images=int(change.shape[0]),
+                n_pairs=int(change.size),
+                pairs_per_image=int(plan.pairs.shape[0]),
+                geometry=_jsonable(geometry),
+                seconds=float(seconds))
+
+    def _consistency_result(self, top, record, seconds):
+        n, (h, w) = self.n, self.size
+        mode, m = self.opts["consistency"], self.opts["consistency_max_shift"]
+        agree = top[:, 0] == top[:, 1]
+        ci = metrics.binomial_ci(int(agree.sum()), int(n),
+                                 confidence=self.opts["confidence"])
+        acc = None
+        if self.labels is not None:
+            acc = float(np.mean(top == self.labels[:, None]))
+        geometry = dict(record)
+        geometry["offsets"] = f"per image, see `offsets` ({n} pairs)"
+        geometry["input_size"] = [h + m, w + m] if mode == "crop" else [h, w]
+        geometry["resized_to"] = [h + m, w + m] if mode == "crop" else None
+        if mode == "crop":
+            geometry["resize_method"] = self.opts["resize_method"]
+            geometry["antialias"] = True
+        return ConsistencyResult(
+                mode=mode, max_shift=int(m), consistency=float(agree.mean()),
+                consistency_ci=_interval(ci), accuracy=acc, n_images=int(n),
+                offsets=_nested_tuple(self.pair_offsets.tolist()),
+                geometry=_jsonable(geometry), seconds=float(seconds))
+
+    def _all_shifts_result(self, top, metas, seconds):
+        n = self.n
+        sy, sx = metas[0]["all_shifts"]["extent"]
+        methods = [m["all_shifts"]["method"] for m in metas]
+        reasons = [m["all_shifts"]["reason"] for m in metas
+                   if m["all_shifts"]["reason"]]
+        method = methods[0] if len(set(methods)) == 1 else "atrous+brute"
+        reason = reasons[0] if reasons else None
+        if method == "atrous+brute":
+            first = next(m for m, mm in zip(metas, methods) if mm == "brute")
+            reason = (f"{reason} (images from {first['start']} on by brute force, "
+                      f"earlier ones undecimated and certified)")
+        conf = self.opts["confidence"]
+        invariant = np.all(top == top[:, :1], axis=1)
+        i_ci = metrics.binomial_ci(int(invariant.sum()), int(n), confidence=conf)
+        robust = robust_ci = acc = mean_acc = by_shift = None
+        if self.labels is not None:
+            correct = top == self.labels[:, None]                          # [N, P]
+            ok = np.all(correct, axis=1)
+            robust = float(ok.mean())
+            robust_ci = _interval(metrics.binomial_ci(int(ok.sum()), int(n),
+                                                      confidence=conf))
+            acc, mean_acc = float(correct[:, 0].mean()), float(correct.mean())
+            by_shift = _nested_tuple(correct.mean(axis=0).reshape(sy, sx).tolist())
+        return AllShiftsResult(
+                method=method, fallback_reason=reason, extent=(int(sy), int(sx)),
+                robust_accuracy=robust, robust_accuracy_ci=robust_ci,
+                invariant_fraction=float(invariant.mean()),
+                invariant_fraction_ci=_interval(i_ci),
+                accuracy=acc, mean_accuracy=mean_acc, accuracy_by_shift=by_shift,
+                n_images=int(n), seconds=float(seconds))
 
 
 # ---------------------------------------------------------------------------
@@ -1161,7 +958,7 @@ def _run_sweep(images, labels, idx, evaluator, opts, progress):
 # ---------------------------------------------------------------------------
 
 
-def run_shift_test(logits_fn: Callable, images, labels, *, key,
+def run_shift_test(logits_fn: Callable, images, labels=None, *, key,
                    protocols: Sequence[str] = DEFAULT_PROTOCOLS,
                    n_pairs: int = 8, step: int = 1, direction: str = "diagonal",
                    subpixel_step: float = 0.5, crop_margin: int = 10,
@@ -1187,7 +984,9 @@ def run_shift_test(logits_fn: Callable, images, labels, *, key,
         evaluated in inference mode without being modified).
       images: float array, shape [N, H, W, C]; finite, in the model's input
         units (e.g. normalised).
-      labels: int array, shape [N], classes in [0, K).
+      labels: int array, shape [N], classes in [0, K); or None (no labels:
+        every accuracy is None, the label-free measures are kept, and the
+        jaggedness sweep follows each image's top-1 class on its first frame).
       key: a JAX PRNG key; draws the consistency offsets and the bootstrap
         resamples.
       protocols: names from `PROTOCOLS` (a name or a sequence), run in order.
@@ -1285,135 +1084,25 @@ def run_shift_test(logits_fn: Callable, images, labels, *, key,
                 f"`images` must hold at least one non-empty image [N, H, W, C]; got "
                 f"shape {tuple(images.shape)}.")
     check_finite("images", images)
-    labels = _check_labels(labels, n)
-    key = _check_key(key)
-    protocols = _check_protocols(protocols)
-    n_pairs = check_positive_int("n_pairs", n_pairs)
-    step = check_positive_int("step", step)
-    direction = check_choice("direction", direction, _DIRECTIONS)
-    subpixel_step = _check_pos_float("subpixel_step", subpixel_step)
-    crop_margin = check_positive_int("crop_margin", crop_margin)
-    crop_resize = _check_bool("crop_resize", crop_resize)
-    embed_factor = _check_pos_float("embed_factor", embed_factor, above=1.0)
-    fill = _check_fill(fill, c)
-    resize_method = check_choice("resize_method", resize_method,
-                                 _shifts.RESIZE_METHODS)
-    inpaint_method = check_choice("inpaint_method", inpaint_method,
-                                  ("normalized_conv", "biharmonic"))
-    if consistency is not None:
-        consistency = check_choice("consistency", consistency, _CONSISTENCY_MODES)
-    consistency_max_shift = _check_optional_int(
-            "consistency_max_shift", consistency_max_shift, "the largest offset m")
-    if consistency_max_shift is None:
-        consistency_max_shift = max(1, int(round(h * 32 / 224)))
-    all_shifts = _check_bool("all_shifts", all_shifts)
-    if isinstance(all_shifts_check, (bool, np.bool_)) or not isinstance(
-            all_shifts_check, (int, np.integer)) or all_shifts_check < 0:
-        raise ValueError(f"`all_shifts_check` must be a non-negative int; got "
-                         f"{all_shifts_check!r}.")
-    if all_shifts_extent is not None:
-        all_shifts_extent = as_pair("all_shifts_extent", all_shifts_extent)
-    all_shifts_method = check_choice("all_shifts_method", all_shifts_method,
-                                     ("auto", "atrous", "brute"))
-    sweep_idx = _check_sweep_images(sweep_images, n)
-    sweep_protocol = check_choice("sweep_protocol", sweep_protocol, _SWEEP_PROTOCOLS)
-    sweep_axis = check_choice("sweep_axis", sweep_axis, _SWEEP_AXES)
-    sweep_steps = _check_optional_int("sweep_steps", sweep_steps,
-                                      "the number of sweep frames")
-    chunk = check_positive_int("chunk", chunk)
-    if isinstance(confidence, (bool, np.bool_)) or not isinstance(
-            confidence, numbers.Real) or not 0.0 < confidence < 1.0:
-        raise ValueError(
-                f"`confidence` must be a float in (0, 1), e.g. 0.95; got "
-                f"{confidence!r}.")
-    confidence = float(confidence)
-    n_resamples = check_positive_int("n_resamples", n_resamples)
-    p_ci = check_choice("p_ci", p_ci, _P_CI_METHODS)
-    jit = _check_bool("jit", jit)
+    run = _Run(logits_fn, images.shape, images.dtype, labels, key=key,
+               protocols=protocols, n_pairs=n_pairs, step=step,
+               direction=direction, subpixel_step=subpixel_step,
+               crop_margin=crop_margin, crop_resize=crop_resize,
+               embed_factor=embed_factor, fill=fill, resize_method=resize_method,
+               inpaint_method=inpaint_method, consistency=consistency,
+               consistency_max_shift=consistency_max_shift,
+               all_shifts=all_shifts, all_shifts_extent=all_shifts_extent,
+               all_shifts_method=all_shifts_method,
+               all_shifts_check=all_shifts_check, sweep_images=sweep_images,
+               sweep_protocol=sweep_protocol, sweep_axis=sweep_axis,
+               sweep_steps=sweep_steps, chunk=chunk, confidence=confidence,
+               n_resamples=n_resamples, p_ci=p_ci, jit=jit)
     if progress is not None and not callable(progress):
         raise TypeError(
                 f"`progress` must be None or a callable (name, done, total); got "
                 f"{progress!r}.")
-
-    opts = dict(n_pairs=n_pairs, step=step, direction=direction,
-                subpixel_step=subpixel_step, crop_margin=crop_margin,
-                crop_resize=crop_resize, embed_factor=embed_factor, fill=fill,
-                resize_method=resize_method, inpaint_method=inpaint_method,
-                consistency=consistency, consistency_max_shift=consistency_max_shift,
-                all_shifts_extent=all_shifts_extent,
-                all_shifts_method=all_shifts_method,
-                all_shifts_check=all_shifts_check,
-                sweep_protocol=sweep_protocol, sweep_axis=sweep_axis,
-                sweep_steps=sweep_steps, confidence=confidence,
-                n_resamples=n_resamples, p_ci=p_ci)
-
-    # Geometry first: every plan raises on a bad size before any evaluation.
-    size = (h, w)
-    plans = [_make_plan(name, size, opts) for name in protocols]
-    sweep = None
-    if sweep_idx:
-        sweep = _sweep_plan(size, opts)
-        if sweep[0].shape[0] < 2:
-            raise ValueError(
-                    f"the {sweep_protocol!r} sweep of the {size} images has a single "
-                    f"position; use another `sweep_protocol` or larger images.")
-    evaluator = _Evaluator(logits_fn, chunk, jit)
-    frame_sizes = {size} | {p.frame_size for p in plans}
-    if sweep is not None:
-        frame_sizes.add(tuple(sweep[2]))
-    num_classes = None
-    for fs in sorted(frame_sizes):
-        k = evaluator.probe((fs[0], fs[1], c), images.dtype)
-        num_classes = k if num_classes is None else num_classes
-        if k != num_classes:
-            raise ValueError(
-                    f"`logits_fn` returns {num_classes} logits on {size} images but "
-                    f"{k} on {fs} frames.")
-    bad = (labels < 0) | (labels >= num_classes)
-    if bad.any():
-        raise ValueError(
-                f"`labels` must lie in [0, K) = [0, {num_classes}) (K from "
-                f"`logits_fn`); got {int(bad.sum())} out-of-range value(s), e.g. "
-                f"{int(labels[bad][0])}.")
-
-    k_proto, k_cons = jax.random.split(key)
-    results = []
-    for i, plan in enumerate(plans):
-        t0 = time.perf_counter()
-        logits, record = _run_frames(plan, images, evaluator, opts, progress,
-                                     plan.name)
-        results.append(_protocol_result(
-                plan, logits, labels, record, opts,
-                jax.random.fold_in(k_proto, i), time.perf_counter() - t0))
-
-    cons = None
-    if consistency is not None:
-        cons = _run_consistency(images, labels, evaluator, opts, k_cons, progress)
-    alls = None
-    if all_shifts:
-        alls = _run_all_shifts(images, labels, evaluator, opts, progress)
+    part = run.evaluate(images, 0, progress)
     jag = None
-    if sweep_idx:
-        jag = _run_sweep(images, labels, sweep_idx, evaluator, opts, progress)
-
-    settings = dict(
-            protocols=list(protocols), n_pairs=n_pairs, step=step,
-            direction=direction, subpixel_step=subpixel_step,
-            crop_margin=crop_margin, crop_resize=crop_resize,
-            embed_factor=embed_factor, fill=fill, resize_method=resize_method,
-            inpaint_method=inpaint_method, consistency=consistency,
-            consistency_max_shift=consistency_max_shift if consistency else None,
-            all_shifts=all_shifts,
-            all_shifts_extent=None if all_shifts_extent is None
-            else list(all_shifts_extent),
-            all_shifts_method=all_shifts_method,
-            sweep_images=list(sweep_idx), sweep_protocol=sweep_protocol,
-            sweep_axis=sweep_axis, sweep_steps=sweep_steps, chunk=chunk,
-            confidence=confidence, n_resamples=n_resamples, p_ci=p_ci,
-            key=np.asarray(jax.random.key_data(key)).tolist())
-    return ShiftTestResult(
-            protocols=tuple(results), consistency=cons, all_shifts=alls,
-            jaggedness=jag, n_images=int(n), num_classes=int(num_classes),
-            input_size=(int(h), int(w)), settings=_jsonable(settings),
-            seconds=float(time.perf_counter() - t_start))
-
+    if run.sweep_idx:
+        jag = run.sweep_result(images[np.asarray(run.sweep_idx)], progress)
+    return run.finish([part], jag, seconds=time.perf_counter() - t_start)

@@ -52,7 +52,6 @@ References:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -61,7 +60,6 @@ import json
 import math
 import numbers
 import os
-import tempfile
 import time
 from typing import Any, Callable, Literal
 
@@ -71,6 +69,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from sigcnn._io import atomic_write
 from sigcnn._checks import check_choice, check_nhwc, check_positive_int
 
 __all__ = [
@@ -612,23 +611,6 @@ def _restore_state(obj, paths, arrays, *, what, source):
     nnx.update(obj, jax.tree_util.tree_unflatten(treedef, leaves))
 
 
-def _atomic_write(path: str, write: Callable[[Any], None], *, binary: bool) -> None:
-    """Writes via a temporary file in the same directory, then `os.replace`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path),
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _save_npz(path: str, meta: dict, groups: dict[str, tuple[list, list]]) -> None:
     arrays = {}
     for group, (paths, values) in groups.items():
@@ -638,7 +620,7 @@ def _save_npz(path: str, meta: dict, groups: dict[str, tuple[list, list]]) -> No
     arrays[_META_KEY] = np.array(json.dumps(meta))
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    _atomic_write(path, lambda f: f.write(buf.getvalue()), binary=True)
+    atomic_write(path, lambda f: f.write(buf.getvalue()), binary=True)
 
 
 def _load_npz(path: str):
@@ -652,7 +634,7 @@ def _load_npz(path: str):
 
 def _write_json(path: str, obj: dict) -> None:
     text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
-    _atomic_write(path, lambda f: f.write(text), binary=False)
+    atomic_write(path, lambda f: f.write(text), binary=False)
 
 
 # --------------------------------------------------------------------------------

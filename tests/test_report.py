@@ -509,7 +509,7 @@ def test_shift_test_cli(trained, tmp_path):
                                                     "choice: 'cifar'"),
     (["train", "--lr", "-1", "--out", "X"], "argument --lr: must be a positive "
                                             "number"),
-    (["shift-test", "--out", "X"], "required: --checkpoint"),
+    (["shift-test", "--out", "X"], "one of --checkpoint, --torch"),
     (["shift-test", "--checkpoint", "NOWHERE", "--out", "X"],
      "argument --checkpoint: 'NOWHERE' holds no model.npz"),
     (["shift-test", "--checkpoint", "NOWHERE", "--n-images", "0", "--out", "X"],

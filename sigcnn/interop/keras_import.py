@@ -21,10 +21,11 @@ def from_keras(model, *, taps=None) -> tuple[Callable[[Any, Any], Any], Any]:
         model: a built ``keras.Model`` (functional, Sequential or subclassed) with
             channels-last image inputs; Keras must run on the JAX backend
             (``KERAS_BACKEND=jax`` set before keras is imported).
-        taps: optional list of layer names (``[l.name for l in model.layers]``) of a
-            functional or Sequential model: `apply` then returns ``{name: output of
-            that layer}`` (in this order), the input that
-            :func:`sigcnn.layer_spectra` takes.
+        taps: optional list of layer names (``[l.name for l in model.layers]``):
+            `apply` then returns ``{name: output of that layer}`` (in this order),
+            the input that :func:`sigcnn.layer_spectra` takes. Functional and
+            Sequential models get a sub-model; in a subclassed model each tapped
+            layer must run exactly once per call.
 
     Returns:
         ``(apply, params)``: ``apply(params, x)`` with x [N, H, W, C] float, and
@@ -37,8 +38,7 @@ def from_keras(model, *, taps=None) -> tuple[Callable[[Any, Any], Any], Any]:
             another ``KERAS_BACKEND``; if keras is not imported yet, the JAX backend
             is selected).
         TypeError: `model` is not a built ``keras.Model``, or `taps` is not a list.
-        ValueError: a tap names no layer, or taps are given for a subclassed model,
-            or the model is channels-first.
+        ValueError: a tap names no layer, or the model is channels-first.
     """
     keras = import_keras("importing a Keras network")
     if keras.backend.backend() != "jax":
@@ -61,13 +61,10 @@ def from_keras(model, *, taps=None) -> tuple[Callable[[Any, Any], Any], Any]:
             inputs = model.inputs
         except (AttributeError, ValueError):
             inputs = None
-        if not inputs:
-            raise ValueError("`taps` needs a functional or Sequential model (one "
-                             "with symbolic inputs); this one is subclassed: return "
-                             "the maps from its call() instead.")
+        if not inputs:        # subclassed: record the layers' outputs as they run
+            return _recording_apply(model, taps)
         model = keras.Model(inputs, {t: model.get_layer(t).output for t in taps})
-    params = ([v.value for v in model.trainable_variables],
-              [v.value for v in model.non_trainable_variables])
+    params = _params(model)
 
     def apply(params, x):
         x = check_nhwc("x", check_float_array("x", x))
@@ -75,3 +72,46 @@ def from_keras(model, *, taps=None) -> tuple[Callable[[Any, Any], Any], Any]:
         return out if taps is None else {t: out[t] for t in taps}
 
     return apply, params
+
+
+def _params(model):
+    return ([v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables])
+
+
+def _recording_apply(model, taps):
+    """Taps of a subclassed model: each tapped layer's ``call`` is wrapped, for
+    the duration of one `stateless_call`, to keep what it returns."""
+    layers = {t: model.get_layer(t) for t in taps}
+
+    def apply(params, x):
+        x = check_nhwc("x", check_float_array("x", x))
+        seen = {t: [] for t in taps}
+        patched = []
+        try:
+            for t, layer in layers.items():
+                own = "call" in vars(layer)
+                inner = layer.call
+
+                def call(*args, _inner=inner, _t=t, **kwargs):
+                    out = _inner(*args, **kwargs)
+                    seen[_t].append(out)
+                    return out
+
+                object.__setattr__(layer, "call", call)
+                patched.append((layer, own, inner))
+            model.stateless_call(params[0], params[1], x, training=False)
+        finally:
+            for layer, own, inner in reversed(patched):
+                if own:
+                    object.__setattr__(layer, "call", inner)
+                else:
+                    object.__delattr__(layer, "call")
+        bad = {t: len(v) for t, v in seen.items() if len(v) != 1}
+        if bad:
+            t, k = next(iter(bad.items()))
+            raise ValueError(f"`taps`: layer {t!r} ran {k} times in one call of the "
+                             f"model; a tap must run exactly once.")
+        return {t: seen[t][0] for t in taps}
+
+    return apply, _params(model)

@@ -1,0 +1,7 @@
+"""``python -m sigcnn.cli``: the ``sigcnn`` command."""
+
+import sys
+
+from sigcnn.cli import main
+
+sys.exit(main())

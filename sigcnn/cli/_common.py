@@ -1,0 +1,238 @@
+"""Helpers shared by the subcommands: argument types, output checks, the
+external-network and image-folder flags, and progress lines."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Sequence
+
+from sigcnn._io import atomic_write_json
+
+__all__ = ["Throttle", "add_external_args", "add_folder_args",
+           "check_external_flags", "check_out_dir", "external_given",
+           "format_table", "nonnegative_int", "open_external", "open_folder",
+           "positive_float", "positive_int", "say", "write_json"]
+
+
+def format_table(rows: Sequence[Sequence[str]],
+                 header: Sequence[str] = ("check", "predicted", "measured",
+                                          "result")) -> str:
+    """Left-aligned plain-text table with a header rule.
+
+    Args:
+      rows: sequence of rows, each a sequence of strings (as many as
+        ``header``).
+      header: column titles.
+
+    Returns:
+      the table as one string, lines joined by newlines.
+    """
+    table = [list(header)] + [list(map(str, r)) for r in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+
+    def line(r):
+        return "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(table[0]), rule] + [line(r) for r in table[1:]])
+
+
+def say(message: str) -> None:
+    """One progress line on stderr."""
+    print(message, file=sys.stderr, flush=True)
+
+
+class Throttle:
+    """``progress(name, done, total)`` printing a line when a part finishes or
+    every `every` seconds; finished chunks come with the elapsed time and an
+    estimate of the time left."""
+
+    def __init__(self, prefix: str = "  ", every: float = 5.0):
+        self.prefix, self.every = prefix, every
+        self.start = self.last = time.perf_counter()
+        self.first_chunk: int | None = None
+
+    def __call__(self, name, done, total):
+        now = time.perf_counter()
+        if name == "chunks reused":
+            self.first_chunk = done
+            say(f"{self.prefix}{done}/{total} chunks reused from an earlier run")
+        elif name == "chunks":
+            if self.first_chunk is None:
+                self.first_chunk = done - 1
+            new = done - self.first_chunk
+            elapsed = now - self.start
+            left = elapsed / new * (total - done) if new > 0 else 0.0
+            say(f"{self.prefix}chunk {done}/{total} done ({elapsed:.0f} s, about "
+                f"{left:.0f} s left)")
+        elif done == total or now - self.last >= self.every:
+            say(f"{self.prefix}{name}: {done}/{total} images")
+        else:
+            return
+        self.last = now
+
+
+def _int(text: str, low: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a {what} integer; got "
+                                         f"{text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be a {what} integer; got {text!r}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an int >= 0."""
+    return _int(text, 0, "non-negative")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    return _int(text, 1, "positive")
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number; got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number; got {text!r}")
+    return value
+
+
+def check_out_dir(parser: argparse.ArgumentParser, option: str, path) -> None:
+    """Refuses an output folder that is a file or cannot be written."""
+    if path is None:
+        return
+    if os.path.exists(path) and not os.path.isdir(path):
+        parser.error(f"argument {option}: {path!r} exists and is not a directory")
+    probe = path
+    while not os.path.exists(probe):
+        probe = os.path.dirname(os.path.abspath(probe))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        parser.error(f"argument {option}: {path!r} is not writable")
+
+
+def write_json(path: str, record) -> None:
+    """Writes a JSON record atomically."""
+    atomic_write_json(path, record)
+
+
+# -- external networks -------------------------------------------------------
+
+
+def add_external_args(p: argparse.ArgumentParser) -> None:
+    """--torch / --timm / --keras, --weights, --taps."""
+    ext = p.add_mutually_exclusive_group()
+    ext.add_argument("--torch", metavar="MODULE:CALLABLE",
+                     help="a PyTorch network built by an importable callable, "
+                          "e.g. torchvision.models:resnet50 (extra sigcnn[torch])")
+    ext.add_argument("--timm", metavar="NAME", help="a timm architecture")
+    ext.add_argument("--keras", metavar="FILE",
+                     help="a Keras 3 model file (.keras; extra sigcnn[keras])")
+    p.add_argument("--weights", metavar="FILE",
+                   help="state-dict file for --torch / --timm (nothing is "
+                        "downloaded; without it: random weights)")
+    p.add_argument("--taps", metavar="NAMES",
+                   help="comma-separated submodule (torch) or layer (keras) names "
+                        "to analyse (torch default: the top-level submodules)")
+
+
+def external_given(args) -> bool:
+    """Whether --torch, --timm or --keras was given."""
+    return bool(args.torch or args.timm or args.keras)
+
+
+def check_external_flags(args, parser) -> None:
+    """--weights / --taps only with an external network."""
+    for flag, value in (("--weights", args.weights), ("--taps", args.taps)):
+        if value is not None and not external_given(args):
+            parser.error(f"argument {flag}: only with --torch, --timm or --keras; "
+                         f"got {flag} {value}")
+    if args.weights is not None and not os.path.isfile(args.weights):
+        parser.error(f"argument --weights: no such file {args.weights!r}")
+    if args.keras is not None and not os.path.isfile(args.keras):
+        parser.error(f"argument --keras: no such file {args.keras!r}")
+
+
+def open_external(args, parser: argparse.ArgumentParser, *, step: str = "[1/4]"):
+    """The --torch / --timm / --keras network; mistakes end in parser.error."""
+    from sigcnn import interop
+    from sigcnn.interop import networks
+
+    taps = None
+    if args.taps is not None:
+        taps = [t.strip() for t in args.taps.split(",") if t.strip()]
+        if not taps:
+            parser.error(f"argument --taps: no names in {args.taps!r}")
+    say(f"{step} loading {args.torch or args.timm or args.keras}"
+        + (f" with weights {args.weights}" if args.weights else
+           " (random weights)" if not args.keras else ""))
+    try:
+        return networks.open_network(torch=args.torch, timm=args.timm,
+                                     keras=args.keras, weights=args.weights,
+                                     taps=taps, size=args.size)
+    except interop.MissingExtraError as e:
+        parser.error(str(e))
+    except (OSError, ValueError, TypeError) as e:
+        msg = str(e).replace("`taps`", "--taps")
+        parser.error(msg if msg.startswith("--") else f"argument --torch/--timm/"
+                     f"--keras: {msg}")
+
+
+# -- image folders -----------------------------------------------------------
+
+
+def add_folder_args(p: argparse.ArgumentParser, *, images: bool = True) -> None:
+    """--images, --labels, --classes, --size, --normalize."""
+    if images:
+        p.add_argument("--images", metavar="DIR",
+                       help="a folder of PNG/JPEG images: one subfolder per class "
+                            "(the labels), or flat (labels from --labels, or none)")
+    p.add_argument("--labels", metavar="CSV",
+                   help="labels of a flat --images folder: a CSV of file,label")
+    p.add_argument("--classes", metavar="FILE",
+                   help="the model's class names, one per line in output order; "
+                        "maps class folders (or CSV class names) to outputs")
+    p.add_argument("--size", type=int, default=224,
+                   help="images are resized (shorter side SIZE*256/224) and "
+                        "centre-cropped to SIZE x SIZE (default 224)")
+    p.add_argument("--normalize", default="imagenet",
+                   choices=("imagenet", "caffe", "tf", "none"),
+                   help="input preprocessing (default: ImageNet mean/std; caffe "
+                        "and tf as Keras applications expect)")
+
+
+def open_folder(args, parser: argparse.ArgumentParser):
+    """The `sigcnn.data.ImageFolder` of --images; mistakes end in parser.error."""
+    from sigcnn import data
+
+    if args.size < 8:
+        parser.error(f"argument --size: must be at least 8; got {args.size}")
+    for flag, path in (("--images", args.images), ("--labels", args.labels),
+                       ("--classes", args.classes)):
+        if path is None:
+            continue
+        ok = os.path.isdir(path) if flag == "--images" else os.path.isfile(path)
+        if not ok:
+            parser.error(f"argument {flag}: no such "
+                         f"{'folder' if flag == '--images' else 'file'} {path!r}")
+    try:
+        return data.image_folder(args.images, size=args.size,
+                                 preprocess=args.normalize, labels=args.labels,
+                                 classes=args.classes)
+    except (OSError, ValueError) as e:
+        msg = str(e)
+        for name, flag in (("`labels`", "--labels"), ("`classes`", "--classes")):
+            if msg.startswith(name):
+                parser.error(f"argument {flag}: {msg[len(name):].lstrip(': ')}")
+        parser.error(f"argument --images: {msg}")

@@ -1,0 +1,122 @@
+"""``sigcnn train``: a zoo model on offline digits, checkpointed per epoch."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from sigcnn.cli._common import (check_out_dir, format_table, nonnegative_int,
+                                    positive_float, positive_int, say)
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub) -> None:
+    """Registers ``train``."""
+    from sigcnn.models import DOWNSAMPLE_MODES, MODEL_NAMES, MODEL_PADDINGS
+    from sigcnn.report import DATASETS
+
+    p = sub.add_parser(
+        "train",
+        help="train a zoo model on offline digits (resumable)",
+        description="Train a zoo model with Adam on an offline dataset, with a "
+                    "checkpoint after every epoch: run it again with the same "
+                    "--out to resume an interrupted run (or reuse a finished "
+                    "one). Progress goes to stderr.")
+    p.add_argument("--model", default="vgg_small", choices=MODEL_NAMES,
+                   help="zoo model (default vgg_small)")
+    p.add_argument("--dataset", default="mnist-canvas", choices=DATASETS,
+                   help="mnist: 28x28 digits; mnist-canvas: digits placed in a "
+                        "larger canvas; digits: scikit-learn 8x8 (default "
+                        "mnist-canvas)")
+    p.add_argument("--canvas-size", type=positive_int, default=56, metavar="N",
+                   help="canvas side for mnist-canvas (default 56)")
+    p.add_argument("--positions", default="uniform",
+                   choices=("center", "gaussian", "uniform"),
+                   help="digit positions in the canvas (default uniform)")
+    p.add_argument("--sigma", type=float, default=None, metavar="PX",
+                   help="std of gaussian positions in pixels (default 4)")
+    p.add_argument("--crop", type=nonnegative_int, default=0, metavar="PX",
+                   help="pixels cut from each border of the 28x28 digits "
+                        "(default 0)")
+    p.add_argument("--n-train", type=positive_int, default=None, metavar="N",
+                   help="keep only the first N training images")
+    p.add_argument("--data-seed", type=nonnegative_int, default=0, metavar="N",
+                   help="seed of the train/test split and canvas positions")
+    p.add_argument("--epochs", type=positive_int, default=3, metavar="N")
+    p.add_argument("--batch-size", type=positive_int, default=64, metavar="N")
+    p.add_argument("--lr", type=positive_float, default=2e-3,
+                   help="Adam learning rate (default 0.002)")
+    p.add_argument("--width", type=positive_float, default=0.5,
+                   help="channel width multiplier (default 0.5)")
+    p.add_argument("--padding", default="zero", choices=MODEL_PADDINGS)
+    p.add_argument("--downsample", default="max", choices=DOWNSAMPLE_MODES,
+                   help="max (baseline), blur (anti-aliased), ... (default max)")
+    p.add_argument("--blur-size", type=positive_int, default=4, metavar="K",
+                   help="binomial taps for --downsample blur (default 4)")
+    p.add_argument("--augment-shift", type=nonnegative_int, default=0,
+                   metavar="N", help="random translations of up to N pixels")
+    p.add_argument("--augment-padding", default="zero",
+                   choices=("zero", "circular", "reflect"))
+    p.add_argument("--seed", type=nonnegative_int, default=0, metavar="N",
+                   help="training seed (initialisation, batches, augmentation)")
+    p.add_argument("--restart", action="store_true",
+                   help="ignore a checkpoint in --out and start over")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder (created if missing)")
+    p.set_defaults(handler=run, subparser=p)
+
+
+def _dataset(args, parser: argparse.ArgumentParser):
+    from sigcnn import report
+
+    if args.sigma is not None and args.positions != "gaussian":
+        parser.error(f"argument --sigma: only used with --positions gaussian; got "
+                     f"--positions {args.positions}")
+    if args.sigma is not None and args.sigma < 0:
+        parser.error(f"argument --sigma: must be non-negative; got {args.sigma}")
+    try:
+        return report.DatasetSpec(
+            name=args.dataset, canvas_size=args.canvas_size,
+            positions=args.positions, sigma=args.sigma, crop=args.crop,
+            n_train=args.n_train, seed=args.data_seed)
+    except (TypeError, ValueError) as e:
+        parser.error(str(e))
+
+
+def run(args, parser: argparse.ArgumentParser) -> int:
+    """Runs ``sigcnn train``."""
+    check_out_dir(parser, "--out", args.out)
+    spec = _dataset(args, parser)
+    from sigcnn import report, train
+
+    say(f"training {args.model} (width {args.width}, downsample "
+              f"{args.downsample}, padding {args.padding}, seed {args.seed}) on "
+              f"{spec.describe()}")
+    progress = report.TrainProgress(say, label=args.model,
+                                    batch_size=args.batch_size)
+    try:
+        res = report.train_model(
+            spec, out_dir=args.out, model=args.model, epochs=args.epochs,
+            batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
+            width=args.width, padding=args.padding, downsample=args.downsample,
+            blur_size=args.blur_size, augment_shift=args.augment_shift,
+            augment_padding=args.augment_padding, progress=progress,
+            resume=not args.restart)
+    except ValueError as e:   # bad settings, or a checkpoint of another run
+        print(f"sigcnn train: error: {e}", file=sys.stderr)
+        return 2
+    rows = [(str(h["epoch"]), f"{h['train_loss']:.4f}",
+             f"{h['train_accuracy']:.4f}", f"{h['test_loss']:.4f}",
+             f"{h['test_accuracy']:.4f}", f"{h['seconds']:.1f}")
+            for h in res.history]
+    print(format_table(rows, header=("epoch", "train loss", "train accuracy",
+                                     "test loss", "test accuracy", "seconds")))
+    note = (f"{res.epochs_run} epoch(s) trained now, {res.start_epoch} restored"
+            if res.start_epoch else f"{res.epochs_run} epoch(s) trained now")
+    print(f"\nheld-out accuracy {res.test_accuracy:.4f} on {res.config['n_test']} "
+          f"images ({note}; {res.wall_time:.1f} s)")
+    for name in (train.MODEL_FILE, train.CONFIG_FILE, train.CHECKPOINT_FILE):
+        print(f"wrote {os.path.join(args.out, name)}")
+    return 0
