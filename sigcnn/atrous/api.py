@@ -81,7 +81,37 @@ def _trace(f, x):
     # A fresh wrapper each call: JAX caches traces per function object, which would
     # keep stale copies of arrays that f reads from mutable state (NNX modules).
     closed, out_shapes = jax.make_jaxpr(lambda xx: f(xx), return_shape=True)(x)
-    return closed, jax.tree.structure(out_shapes)
+    return _dead_code_removed(closed), jax.tree.structure(out_shapes)
+
+
+def _dead_code_removed(closed):
+    """Drops equations no output depends on (and without effects), also inside
+    nested ``jit`` calls.
+
+    A network imported with taps computes its whole forward pass even when only
+    an early map is returned; its head (e.g. an adaptive pool with no à trous
+    form) must not decide whether the taps can be undecimated.
+    """
+    jaxpr = closed.jaxpr
+    live = {v for v in jaxpr.outvars if isinstance(v, jcore.Var)}
+    kept = []
+    changed = False
+    for eqn in reversed(jaxpr.eqns):
+        if not (eqn.effects or any(v in live for v in eqn.outvars)):
+            changed = True
+            continue
+        inner = eqn.params.get("jaxpr")
+        if eqn.primitive.name in ("pjit", "jit") and isinstance(inner,
+                                                               jcore.ClosedJaxpr):
+            pruned = _dead_code_removed(inner)
+            if pruned is not inner:
+                eqn = eqn.replace(params={**eqn.params, "jaxpr": pruned})
+                changed = True
+        kept.append(eqn)
+        live.update(v for v in eqn.invars if isinstance(v, jcore.Var))
+    if not changed:
+        return closed
+    return jcore.ClosedJaxpr(jaxpr.replace(eqns=kept[::-1]), closed.consts)
 
 
 def _nested_consts(jaxpr, out):

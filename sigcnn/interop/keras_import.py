@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import jax
+
 from sigcnn._checks import check_float_array, check_nhwc
 from sigcnn.interop._common import check_taps
 from sigcnn.interop.errors import import_keras
@@ -66,9 +68,14 @@ def from_keras(model, *, taps=None) -> tuple[Callable[[Any, Any], Any], Any]:
         model = keras.Model(inputs, {t: model.get_layer(t).output for t in taps})
     params = _params(model)
 
+    @jax.jit     # one compiled program for eager calls
+    def run(params, x):
+        return model.stateless_call(params[0], params[1], x, training=False)[0]
+
     def apply(params, x):
         x = check_nhwc("x", check_float_array("x", x))
-        out, _ = model.stateless_call(params[0], params[1], x, training=False)
+        out = run(params, x)
+        # JAX's pytree utilities sort dict keys: give the taps back in their order
         return out if taps is None else {t: out[t] for t in taps}
 
     return apply, params
@@ -84,8 +91,8 @@ def _recording_apply(model, taps):
     the duration of one `stateless_call`, to keep what it returns."""
     layers = {t: model.get_layer(t) for t in taps}
 
-    def apply(params, x):
-        x = check_nhwc("x", check_float_array("x", x))
+    @jax.jit
+    def run(params, x):
         seen = {t: [] for t in taps}
         patched = []
         try:
@@ -113,5 +120,10 @@ def _recording_apply(model, taps):
             raise ValueError(f"`taps`: layer {t!r} ran {k} times in one call of the "
                              f"model; a tap must run exactly once.")
         return {t: seen[t][0] for t in taps}
+
+    def apply(params, x):
+        x = check_nhwc("x", check_float_array("x", x))
+        out = run(params, x)
+        return {t: out[t] for t in taps}
 
     return apply, _params(model)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import jax
 import jax.numpy as jnp
 
 from sigcnn._checks import check_float_array, check_nhwc
@@ -93,10 +94,14 @@ def from_torch(module, *, taps=None) -> tuple[Callable[[Any, Any], Any], Any]:
     states, jfn = torchax.extract_jax(wrapped)
     params = {k[len(prefix):]: v for k, v in states.items()}
 
+    @jax.jit     # one compiled program for eager calls (torchax runs op by op)
+    def run(params, x):
+        states = {prefix + k: v for k, v in params.items()}
+        return to_nhwc(jfn(states, (jnp.transpose(x, (0, 3, 1, 2)),)))
+
     def apply(params, x):
         x = check_nhwc("x", check_float_array("x", x))
-        states = {prefix + k: v for k, v in params.items()}
-        out = to_nhwc(jfn(states, (jnp.transpose(x, (0, 3, 1, 2)),)))
+        out = run(params, x)
         # JAX's pytree utilities sort dict keys: give the taps back in their order
         return out if taps is None else {t: out[t] for t in taps}
 
