@@ -24,6 +24,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Any, Callable, Mapping
 
@@ -31,7 +32,7 @@ import jax
 import numpy as np
 
 from sigcnn import atrous, spectra
-from sigcnn._checks import check_float_array, check_nhwc
+from sigcnn._checks import check_finite, check_float_array, check_nhwc
 
 __all__ = [
     "DecimationPoint",
@@ -161,6 +162,20 @@ def _divides(a, b) -> bool:
     return b[0] % a[0] == 0 and b[1] % a[1] == 0
 
 
+# One compiled program per map shape (eager evaluation would compile every
+# FFT and reduction of every map on its own).
+@functools.partial(jax.jit, static_argnames=("stride", "shiftable"))
+def _measures(r2, *, stride, shiftable):
+    ratio = spectra.aliasing_ratio(r2, stride)
+    err = spectra.shiftability_error(r2, stride) if shiftable else ratio
+    return ratio, err, spectra.power_spectrum(r2)
+
+
+@functools.partial(jax.jit, static_argnames=("stride",))
+def _ratio(signal, *, stride):
+    return spectra.aliasing_ratio(signal, stride)
+
+
 def layer_spectra(f: Callable[[jax.Array], Mapping[str, Any]], x,
                   *, bins: int | None = None) -> LayerSpectra:
     """Per-layer global and local aliasing measures and spectra of a network.
@@ -220,8 +235,8 @@ def layer_spectra(f: Callable[[jax.Array], Mapping[str, Any]], x,
         DecimationPoint(index=i, primitive=p["primitive"], where=p["where"],
                         input_stride=p["input_stride"], stride=p["stride"],
                         output_stride=p["output_stride"],
-                        aliasing_ratio=float(spectra.aliasing_ratio(
-                            p["signal"], p["stride"])))
+                        aliasing_ratio=float(_ratio(p["signal"],
+                                                    stride=tuple(p["stride"]))))
         for i, p in enumerate(raw_points))
     layers = []
     for name in names:
@@ -233,11 +248,12 @@ def layer_spectra(f: Callable[[jax.Array], Mapping[str, Any]], x,
             raise ValueError(
                 f"`f` output {name!r} has no undecimated spatial form (shape "
                 f"{tuple(r2.shape)}); layer_spectra needs NHWC feature maps.")
-        ratio = float(spectra.aliasing_ratio(r2, stride))
+        check_finite(f"the undecimated map {name!r}", r2)
         h, w = r2.shape[1], r2.shape[2]
-        err = (float(spectra.shiftability_error(r2, stride))
-               if h % stride[0] == 0 and w % stride[1] == 0 else None)
-        spec = np.asarray(spectra.power_spectrum(r2))
+        shiftable = h % stride[0] == 0 and w % stride[1] == 0
+        ratio, err, spec = _measures(r2, stride=stride, shiftable=shiftable)
+        ratio, spec = float(ratio), np.asarray(spec)
+        err = float(err) if shiftable else None
         layers.append(LayerSpectrum(
             name=name, shape=tuple(out_shapes[name].shape), stride=stride,
             aliasing_ratio=ratio, shiftability_error=err,

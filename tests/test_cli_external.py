@@ -135,7 +135,8 @@ def test_report_of_a_torch_network_on_labelled_class_folders(user_files, capsys)
     out = user_files / "rep"
     rc = cli.main(["report", "--torch", "user_tinynet:build", "--images", str(imgs),
                    "--classes", str(user_files / "classes.txt"), "--size", "24",
-                   "--n-spectra-images", "1", "--out", str(out)])
+                   "--n-spectra-images", "1", "--n-pairs", "2", "--sweep-images",
+                   "0", "--out", str(out)])
     assert rc == 0, capsys.readouterr().err
     record = json.loads((out / "report.json").read_text())
     assert record["images"]["labelled"] and record["images"]["classes"] == [

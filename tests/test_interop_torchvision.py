@@ -6,6 +6,7 @@ chunks)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -73,12 +74,14 @@ def test_torchvision_network_through_from_torch(arch, tap, stride, alls, folder,
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * np.abs(want).max())
     if alls is None:      # the suite's time goes to two end-to-end runs
         return
+    if alls:      # all 32 x 32 shifts cost a brute-force pass each here: 1 image
+        folder = dataclasses.replace(folder, files=folder.files[:1])
     res = resumable_shift_test(
         functools.partial(apply, params), folder, key=jax.random.key(0),
         work_dir=tmp_path, chunk_images=2, protocols=("crop", "black"), n_pairs=2,
         sweep_images=0, consistency="crop", all_shifts=alls, chunk=16,
         n_resamples=50)
-    assert res.n_images == 3 and not res.labelled
+    assert res.n_images == len(folder) and not res.labelled
     assert [p.name for p in res.protocols] == ["crop", "black"]
     assert res.protocol("crop").geometry["resized_to"] == [SIZE + 10, SIZE + 10]
     if alls:

@@ -45,6 +45,12 @@ def add_parser(sub) -> None:
     p.add_argument("--n-spectra-images", type=positive_int, default=8,
                    metavar="N", help="with --images: images of the spectra "
                                      "(default 8)")
+    p.add_argument("--n-pairs", type=positive_int, default=8, metavar="N",
+                   help="with --images: consecutive one-pixel pairs per image "
+                        "(default 8)")
+    p.add_argument("--sweep-images", type=nonnegative_int, default=4,
+                   metavar="K", help="with --images: images of the jaggedness "
+                                     "sweep (default 4; 0 skips it)")
     p.add_argument("--chunk-images", type=positive_int, default=16, metavar="N",
                    help="with --images: images per resumable chunk (default 16)")
     p.add_argument("--seed", type=nonnegative_int, default=0, metavar="N",
@@ -97,6 +103,8 @@ def _run_external(args, parser) -> int:
             source=net.source, tap_names=net.tap_names,
             n_spectra_images=args.n_spectra_images, n_images=args.n_images,
             chunk_images=args.chunk_images, seed=args.seed, progress=say,
+            shift_options=dict(n_pairs=args.n_pairs,
+                               sweep_images=args.sweep_images or None),
             shift_progress=Throttle())
     except ValueError as e:
         msg = str(e).replace("`work_dir`", "--out")

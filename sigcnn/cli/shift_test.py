@@ -22,6 +22,7 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(sub) -> None:
     """Registers ``shift-test``."""
+    from sigcnn.network_report import NETWORK_SHIFT_OPTIONS
     from sigcnn.shift_test import DEFAULT_PROTOCOLS, PROTOCOLS
 
     p = sub.add_parser(
@@ -39,7 +40,9 @@ def add_parser(sub) -> None:
     add_folder_args(p)
     p.add_argument("--protocols", default=None, metavar="LIST",
                    help=f"comma-separated, from {', '.join(PROTOCOLS)} (default "
-                        f"{','.join(DEFAULT_PROTOCOLS)})")
+                        f"{','.join(DEFAULT_PROTOCOLS)}; with --images "
+                        f"{','.join(NETWORK_SHIFT_OPTIONS['protocols'])}, as "
+                        f"`sigcnn report`, which then reuses the chunks)")
     p.add_argument("--n-images", type=positive_int, default=None, metavar="N",
                    help="images to test (default: 500 held-out images of a "
                         "checkpoint; every image of --images)")
@@ -107,12 +110,13 @@ def _check_sources(args, parser) -> None:
 
 def run(args, parser: argparse.ArgumentParser) -> int:
     """Runs ``sigcnn shift-test``."""
+    from sigcnn.network_report import NETWORK_SHIFT_OPTIONS
     from sigcnn.shift_test import DEFAULT_PROTOCOLS
 
     _check_sources(args, parser)
     check_out_dir(parser, "--out", args.out)
-    protocols = _split_protocols(parser, args.protocols
-                                 or ",".join(DEFAULT_PROTOCOLS))
+    default = NETWORK_SHIFT_OPTIONS["protocols"] if args.images else DEFAULT_PROTOCOLS
+    protocols = _split_protocols(parser, args.protocols or ",".join(default))
     if args.checkpoint:
         return _run_checkpoint(args, parser, protocols)
     return _run_external(args, parser, protocols)
