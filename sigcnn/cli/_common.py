@@ -12,6 +12,7 @@ from typing import Sequence
 from sigcnn._io import atomic_write_json
 
 __all__ = ["Throttle", "add_external_args", "add_folder_args",
+           "add_preprocessing_args",
            "check_external_flags", "check_out_dir", "external_given",
            "format_table", "nonnegative_int", "open_external", "open_folder",
            "positive_float", "positive_int", "say", "write_json"]
@@ -203,9 +204,16 @@ def add_folder_args(p: argparse.ArgumentParser, *, images: bool = True) -> None:
     p.add_argument("--classes", metavar="FILE",
                    help="the model's class names, one per line in output order; "
                         "maps class folders (or CSV class names) to outputs")
+    add_preprocessing_args(p)
+
+
+def add_preprocessing_args(p: argparse.ArgumentParser, *,
+                           size_help: str | None = None) -> None:
+    """--size, --normalize."""
     p.add_argument("--size", type=int, default=224,
-                   help="images are resized (shorter side SIZE*256/224) and "
-                        "centre-cropped to SIZE x SIZE (default 224)")
+                   help=size_help or "images are resized (shorter side "
+                        "SIZE*256/224) and centre-cropped to SIZE x SIZE "
+                        "(default 224)")
     p.add_argument("--normalize", default="imagenet",
                    choices=("imagenet", "caffe", "tf", "none"),
                    help="input preprocessing (default: ImageNet mean/std; caffe "

@@ -75,7 +75,7 @@ def _split_protocols(parser: argparse.ArgumentParser, text: str):
     return names
 
 
-def _write_outputs(args, result, record) -> list[str]:
+def _write_outputs(args, result, record) -> int:
     from sigcnn import plot_shifts
 
     paths = [os.path.join(args.out, n) for n in
@@ -86,7 +86,10 @@ def _write_outputs(args, result, record) -> list[str]:
     if result.jaggedness is not None:
         paths.append(os.path.join(args.out, "jaggedness.png"))
         plot_shifts.jaggedness_figure(result, path=paths[-1])
-    return paths
+    print(f"\n{result.n_images} images in {result.seconds:.1f} s")
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
 
 
 def _check_sources(args, parser) -> None:
@@ -151,11 +154,7 @@ def _run_checkpoint(args, parser, protocols) -> int:
               "model": config.get("model"), "dataset": spec.to_dict(),
               "train_test_accuracy": config.get("test_accuracy"),
               "seed": args.seed, "table": table, **result.to_dict()}
-    paths = _write_outputs(args, result, record)
-    print(f"\n{result.n_images} images in {result.seconds:.1f} s")
-    for path in paths:
-        print(f"wrote {path}")
-    return 0
+    return _write_outputs(args, result, record)
 
 
 def _run_external(args, parser, protocols) -> int:
@@ -201,8 +200,4 @@ def _run_external(args, parser, protocols) -> int:
                          "labelled": folder.labels is not None,
                          "preprocessing": folder.preprocessing},
               "seed": args.seed, "table": table, **result.to_dict()}
-    paths = _write_outputs(args, result, record)
-    print(f"\n{result.n_images} images in {result.seconds:.1f} s")
-    for path in paths:
-        print(f"wrote {path}")
-    return 0
+    return _write_outputs(args, result, record)

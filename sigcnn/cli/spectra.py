@@ -8,7 +8,8 @@ import sys
 import time
 
 from sigcnn._io import atomic_write_bytes
-from sigcnn.cli._common import (add_external_args, check_external_flags,
+from sigcnn.cli._common import (add_external_args, add_preprocessing_args,
+                                check_external_flags,
                                     check_out_dir, external_given, format_table,
                                     nonnegative_int, open_external, open_folder,
                                     say, write_json)
@@ -42,13 +43,10 @@ def add_parser(sub) -> None:
                           "astronaut)")
     src.add_argument("--images", metavar="DIR",
                      help="a folder of your own PNG/JPEG images")
-    p.add_argument("--size", type=int, default=224,
-                   help="images are centre-cropped and resized to SIZE x SIZE "
-                        "(default 224)")
-    p.add_argument("--normalize", default="imagenet",
-                   choices=("imagenet", "caffe", "tf", "none"),
-                   help="input preprocessing (default: ImageNet mean/std; caffe "
-                        "and tf as Keras applications expect, with --images)")
+    add_preprocessing_args(p, size_help=(
+        "images are resized to SIZE x SIZE (default 224): a folder with "
+        "--torch/--timm/--keras as ImageNet (shorter side SIZE*256/224, centre "
+        "crop), otherwise centre-cropped to a square and resized"))
     p.add_argument("--seed", type=nonnegative_int, default=0, metavar="N")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder (created if missing)")
