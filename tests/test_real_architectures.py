@@ -116,6 +116,3 @@ def test_real_network(key, variant):
         ref = jax.tree.leaves(f(jnp.roll(x, t, axis=(1, 2))))
         for name, a, b in zip(names, leaves, ref):
             _close(a[:, t[0], t[1]], b, f"shift {t} {name}")
-
-
-@pytest.mark.slow
