@@ -605,7 +605,6 @@ class _Run:
                         f"`labels` must lie in [0, K) = [0, {num_classes}) (K from "
                         f"`logits_fn`); got {int(bad.sum())} out-of-range value(s), "
                         f"e.g. {int(self.labels[bad][0])}.")
-        self.key = key
         self.k_proto, k_cons = jax.random.split(key)
         self.pair_offsets = None
         if consistency is not None:
