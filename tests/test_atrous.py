@@ -810,6 +810,7 @@ _TILE_NETS = [
     ("nhwc_same", ("NHWC", "HWIO", "NHWC"), 1, (1, 1), "SAME", (3, 13, 11, 4)),
     ("nchw_groups", ("NCHW", "OIHW", "NCHW"), 2, (1, 2), ((2, 0), (1, 3)),
      (2, 4, 12, 14)),
+    ("mixed_layouts", ("HCNW", "IHOW", "WNHC"), 1, (2, 1), "SAME", (11, 2, 2, 13)),
     ("valid_crop", ("NHWC", "HWIO", "NHWC"), 4, (2, 1), ((-1, 0), (0, -2)),
      (1, 16, 13, 4)),
 ]
@@ -824,22 +825,22 @@ def test_tiled_convolutions_equal_one_call(name, dn, groups, rdil, pad, shape,
     cin = shape[dn[0].index("C")]
     k1 = rng.standard_normal((3, 3, cin // groups, 4)).astype(np.float32)
     k2 = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
-    if dn[1] == "OIHW":
-        k1, k2 = k1.transpose(3, 2, 0, 1), k2.transpose(3, 2, 0, 1)
+    k1, k2 = (np.transpose(k, ["HWIO".index(c) for c in dn[1]]) for k in (k1, k2))
 
     def f(x):
         y = lax.conv_general_dilated(x, k1, (2, 2), pad, rhs_dilation=rdil,
                                      dimension_numbers=dn,
                                      feature_group_count=groups)
         y = jax.nn.relu(y)
-        return lax.conv_general_dilated(y, k2, (2, 1), "SAME", dimension_numbers=dn)
+        return lax.conv_general_dilated(y, k2, (2, 1), "SAME",
+                                        dimension_numbers=(dn[2], dn[1], dn[2]))
 
     x = _x(shape, seed=22)
-    if dn[0] == "NCHW":  # undecimate takes NHWC input: transpose inside f
-        g = lambda x: jnp.transpose(f(jnp.transpose(x, (0, 3, 1, 2))), (0, 2, 3, 1))
-        x = jnp.transpose(x, (0, 2, 3, 1))
-    else:
-        g = f
+    # undecimate takes NHWC input and returns NHWC maps: transpose inside g.
+    to_lhs = [("NHWC").index(c) for c in dn[0]]
+    from_out = [dn[2].index(c) for c in "NHWC"]
+    g = lambda x: jnp.transpose(f(jnp.transpose(x, to_lhs)), from_out)
+    x = jnp.transpose(x, [dn[0].index(c) for c in "NHWC"])
     one, s1 = undecimate(g)(x)
     # 5 positions per call: batch chunks of 1 and 2x2 spatial tiles, as separate
     # convolutions or in a loop.
@@ -858,6 +859,12 @@ def test_tiled_convolutions_equal_one_call(name, dn, groups, rdil, pad, shape,
             assert text.count("conv_general_dilated") >= 8 * shape[0]
         else:
             assert "while" in text or "scan" in text
+        # Tiles run channels-last whatever the layout (XLA:CPU runs channels-first
+        # convolutions in a loop ~70x slower; benchmarks/README.md).
+        specs = [line for line in text.splitlines() if "lhs_spec=" in line]
+        assert specs
+        for line in specs:
+            assert "lhs_spec=(0, 3, 1, 2)" in line and "out_spec=(0, 3, 1, 2)" in line, line
 
 
 # --------------------------------------------------------------------------------------
