@@ -6,8 +6,9 @@ would write it (``torch.roll`` of a chunk of shifts stacked on the batch axis,
 ``torch.inference_mode``). sigcnn imports the same module with
 ``sigcnn.interop.from_torch`` and evaluates ``all_shifts(f, x)`` (atrous, exact for
 circular padding) in one process. Both are timed in steady state (min over repeats,
-after one warm-up call; sigcnn under ``jax.jit`` so that f is traced once, with the
-first call and an unjitted call, which traces f again, reported apart), and the largest
+after one warm-up call: PyTorch's is the reference call; sigcnn runs under
+``jax.jit`` so that f is traced once, with the first call and an unjitted call,
+which traces f again, reported apart), and the largest
 difference of the logits is reported relative to their largest magnitude (equal to
 rounding with circular padding).
 
@@ -82,8 +83,9 @@ def torch_all_shifts(torch, model, x, stride, chunk):
     return y.reshape(x.shape[0], stride, stride, -1)
 
 
-def _best(fn, repeat):
-    fn()  # warm-up
+def _best(fn, repeat, *, warmup=True):
+    if warmup:
+        fn()
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -115,22 +117,24 @@ def main(argv=None) -> int:
         apply, params = from_torch(model)
         f = functools.partial(apply, params)
         t = time.perf_counter()
-        atrous = sc.all_shifts(f, jnp.asarray(x))  # includes tracing + compile
+        atrous = jax.block_until_ready(sc.all_shifts(f, jnp.asarray(x)))  # + compile
         first = time.perf_counter() - t
         stride = atrous.shape[1]
         # all_shifts traces f on every call (torchax's trace of a torchvision model
         # takes seconds); inside jax.jit the trace happens once.
         per_call = _best(lambda: jax.block_until_ready(
-            sc.all_shifts(f, jnp.asarray(x))), args.repeat)
+            sc.all_shifts(f, jnp.asarray(x))), args.repeat, warmup=False)
         jitted = jax.jit(lambda z: sc.all_shifts(f, z))
         xj = jnp.asarray(x)
         t = time.perf_counter()
         jax.block_until_ready(jitted(xj))
         jit_first = time.perf_counter() - t
-        steady_atrous = _best(lambda: jax.block_until_ready(jitted(xj)), args.repeat)
+        steady_atrous = _best(lambda: jax.block_until_ready(jitted(xj)), args.repeat,
+                              warmup=False)  # the first jitted call warmed it up
         ref = torch_all_shifts(torch, model, xt, stride, args.chunk).numpy()
         steady_torch = _best(lambda: torch_all_shifts(torch, model, xt, stride,
-                                                      args.chunk), args.repeat)
+                                                      args.chunk), args.repeat,
+                             warmup=False)  # computing `ref` warmed it up
         diff = float(np.max(np.abs(np.asarray(atrous) - ref)))
         row = dict(network=name, size=args.size, images=args.images, stride=stride,
                    shifts=stride * stride, torch_s=steady_torch,

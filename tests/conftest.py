@@ -18,6 +18,35 @@ except ImportError:  # pragma: no cover
     pass
 
 
+_FLAG = "jax_disable_most_optimizations"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_compiles_by_default():
+    """On CPU the suite compiles with most XLA optimisations off: its programs are
+    tiny and many, so compiling dominates (a test module of importers and shift
+    tests: 254 s -> 215 s). Compute-heavy tests opt out with
+    ``@pytest.mark.optimized``."""
+    if jax.default_backend() != "cpu":
+        yield
+        return
+    before = jax.config.read(_FLAG)
+    jax.config.update(_FLAG, True)
+    yield
+    jax.config.update(_FLAG, before)
+
+
+@pytest.fixture(autouse=True)
+def _optimized_when_marked(request):
+    if request.node.get_closest_marker("optimized") is None:
+        yield
+        return
+    before = jax.config.read(_FLAG)
+    jax.config.update(_FLAG, False)
+    yield
+    jax.config.update(_FLAG, before)
+
+
 @pytest.fixture(scope="module")
 def fast_compiles():
     """On CPU, most XLA optimisations off for a module: tiny programs, many compiles

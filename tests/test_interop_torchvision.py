@@ -26,7 +26,9 @@ pytest.importorskip("torch")
 
 SIZE = 32
 # (architecture, tapped stage, its stride, shift test: None, or with all shifts)
-NETS = [("resnet18", "layer2", 8, True), ("vgg11", "features.10", 8, None),
+NETS = [pytest.param("resnet18", "layer2", 8, True, id="resnet18",
+                     marks=pytest.mark.optimized),   # all 32x32 shifts: compute-bound
+        ("vgg11", "features.10", 8, None),
         ("mobilenet_v2", "features.6", 8, None),
         ("densenet121", "features.denseblock2", 8, None)]
 
@@ -53,7 +55,8 @@ def _torch_net(arch):
     return torch, net.eval()
 
 
-@pytest.mark.parametrize("arch, tap, stride, alls", NETS, ids=[n[0] for n in NETS])
+@pytest.mark.parametrize("arch, tap, stride, alls", NETS,
+                         ids=[None if hasattr(n, "marks") else n[0] for n in NETS])
 def test_torchvision_network_through_from_torch(arch, tap, stride, alls, folder,
                                                 tmp_path):
     torch, net = _torch_net(arch)
