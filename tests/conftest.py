@@ -1,4 +1,7 @@
-"""Test-session settings: float64 available, deterministic hypothesis profile."""
+"""Test-session settings: float64 available, deterministic hypothesis profile, XLA
+optimisations off on CPU except for tests marked `optimized`."""
+
+import contextlib
 
 import jax
 import matplotlib
@@ -21,19 +24,29 @@ except ImportError:  # pragma: no cover
 _FLAG = "jax_disable_most_optimizations"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _fast_compiles_by_default():
-    """On CPU the suite compiles with most XLA optimisations off: its programs are
-    tiny and many, so compiling dominates (a test module of importers and shift
-    tests: 254 s -> 215 s). Compute-heavy tests opt out with
-    ``@pytest.mark.optimized``."""
+@contextlib.contextmanager
+def _most_optimizations_off(value: bool):
+    """XLA's optimisations off (value True) or on while the block runs, on CPU only
+    (GPU compilers need their passes)."""
     if jax.default_backend() != "cpu":
         yield
         return
     before = jax.config.read(_FLAG)
-    jax.config.update(_FLAG, True)
-    yield
-    jax.config.update(_FLAG, before)
+    jax.config.update(_FLAG, value)
+    try:
+        yield
+    finally:
+        jax.config.update(_FLAG, before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_compiles_by_default():
+    """The suite compiles with most XLA optimisations off: its programs are tiny
+    and many, so compiling dominates (the numerics are the same to rounding; the
+    importer, shift-test and spectra modules: 254 s -> 215 s). Compute-heavy tests
+    opt out with ``@pytest.mark.optimized``."""
+    with _most_optimizations_off(True):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -41,21 +54,5 @@ def _optimized_when_marked(request):
     if request.node.get_closest_marker("optimized") is None:
         yield
         return
-    before = jax.config.read(_FLAG)
-    jax.config.update(_FLAG, False)
-    yield
-    jax.config.update(_FLAG, before)
-
-
-@pytest.fixture(scope="module")
-def fast_compiles():
-    """On CPU, most XLA optimisations off for a module: tiny programs, many compiles
-    (the numerics are the same to rounding). Use with
-    ``pytestmark = pytest.mark.usefixtures("fast_compiles")``."""
-    if jax.default_backend() != "cpu":  # GPU compilers need their passes
+    with _most_optimizations_off(False):
         yield
-        return
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)

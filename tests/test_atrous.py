@@ -26,8 +26,6 @@ from sigcnn import atrous
 from sigcnn.atrous import all_shifts, registry, undecimate
 from sigcnn.atrous.interpreter import _CALL_NAMES as _CALLS
 
-pytestmark = pytest.mark.usefixtures("fast_compiles")
-
 
 # float32 networks: sums of O(100) products of O(1) numbers (values up to ~30); the
 # undecimated and the strided computations add in different orders. An indexing

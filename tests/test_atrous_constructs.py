@@ -33,9 +33,6 @@ FLIPPED_H = ((0, -1), (1, 1))
 LAYOUT = r"NHWC|NCHW|[Ll]ayout|channels?[- ]first"
 
 
-pytestmark = pytest.mark.usefixtures("fast_compiles")
-
-
 # --------------------------------------------------------------------------------------
 # Building blocks.
 # --------------------------------------------------------------------------------------

@@ -29,16 +29,12 @@ check are themselves verified against f on rolled inputs (no sigcnn involved).
 
 import os
 
-import jax
 import numpy as np
 import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 import _grammar as G
-
-
-pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 
 # No shrinking unless asked for (SIGCNN_SHRINK=1): shrinking a failing network costs

@@ -12,7 +12,6 @@ from PIL import Image
 from sigcnn import cli
 
 torch = pytest.importorskip("torch")
-pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 NET = textwrap.dedent('''
     import torch

@@ -21,16 +21,6 @@ MODES = ("max", "stride", "blur", "aps", "none")
 # Shared models (built once; other modes come from `models.variant`).
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compiles():
-    """XLA optimisations off for this module: the jitted tiny models compile
-    several times faster, and every assertion is about exact identities."""
-    old = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", old)
-
-
 def _filled(make, *, seed):
     """Builds a model abstractly and fills it with float64 NumPy draws.
 
