@@ -12,10 +12,6 @@ import pytest
 
 from sigcnn import cli, verify
 
-# Its module fixtures are computed once: all its tests run on one xdist worker
-# (`--dist loadgroup` in pyproject.toml).
-pytestmark = pytest.mark.xdist_group("test_cli")
-
 
 def _run(argv):
     out, err = io.StringIO(), io.StringIO()

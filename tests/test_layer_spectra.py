@@ -11,10 +11,6 @@ import sigcnn as sc
 from sigcnn import layerwise as ls
 from sigcnn.data import bandlimited_field
 
-# Its module fixtures are computed once: all its tests run on one xdist worker
-# (`--dist loadgroup` in pyproject.toml).
-pytestmark = pytest.mark.xdist_group("test_layer_spectra")
-
 
 def _kernels():
     k1 = jax.random.normal(jax.random.key(0), (3, 3, 2, 4), jnp.float64)

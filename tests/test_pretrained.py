@@ -21,10 +21,6 @@ from sigcnn import layer_spectra, undecimate  # noqa: E402
 from sigcnn.interop import from_keras  # noqa: E402
 from sigcnn.shift_runs import resumable_shift_test  # noqa: E402
 
-# Its module fixtures are computed once: all its tests run on one xdist worker
-# (`--dist loadgroup` in pyproject.toml).
-pytestmark = pytest.mark.xdist_group("test_pretrained")
-
 
 @pytest.fixture(scope="module")
 def onet():

@@ -15,10 +15,6 @@ import pytest
 from sigcnn import cli, data, report, shift_test, train
 from sigcnn.train import TrainEvent
 
-# Its module fixtures are computed once: all its tests run on one xdist worker
-# (`--dist loadgroup` in pyproject.toml).
-pytestmark = pytest.mark.xdist_group("test_report")
-
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

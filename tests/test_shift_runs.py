@@ -17,10 +17,6 @@ from sigcnn.shift_test import run_shift_test
 OPTS = dict(protocols=("circular", "crop", "black"), n_pairs=4, sweep_images=2,
             chunk=48, n_resamples=100, consistency="crop")
 
-# Its module fixtures are computed once: all its tests run on one xdist worker
-# (`--dist loadgroup` in pyproject.toml).
-pytestmark = pytest.mark.xdist_group("test_shift_runs")
-
 
 @pytest.fixture(scope="module")
 def setup():

@@ -17,10 +17,6 @@ from sigcnn.shift_test import (DEFAULT_PROTOCOLS, PROTOCOLS, AllShiftsResult,
                                ProtocolResult, ShiftTestResult, format_table,
                                run_shift_test)
 
-# Its module fixtures are computed once: all its tests run on one xdist worker
-# (`--dist loadgroup` in pyproject.toml).
-pytestmark = pytest.mark.xdist_group("test_shift_test")
-
 N, H, W, C = 8, 24, 24, 3
 STRIDE = 4          # total stride of vgg_tiny
 N_PAIRS = 2

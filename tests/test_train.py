@@ -20,10 +20,6 @@ from flax import nnx
 
 from sigcnn import train
 
-# Its module fixtures are computed once: all its tests run on one xdist worker
-# (`--dist loadgroup` in pyproject.toml).
-pytestmark = pytest.mark.xdist_group("test_train")
-
 # --------------------------------------------------------------------------------
 # Fixtures: data, a tiny model, a reference run
 # --------------------------------------------------------------------------------

@@ -19,10 +19,6 @@ from hypothesis import strategies as st
 import sigcnn as sc
 from sigcnn import verify
 
-# Its module fixtures are computed once: all its tests run on one xdist worker
-# (`--dist loadgroup` in pyproject.toml).
-pytestmark = pytest.mark.xdist_group("test_verify")
-
 KEY = jax.random.key(0)
 _stack = verify._stack_jit     # the suite's jitted stack: shares its compiles
 
