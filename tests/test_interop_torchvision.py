@@ -28,9 +28,10 @@ SIZE = 32
 # (architecture, tapped stage, its stride, shift test: None, or with all shifts)
 NETS = [pytest.param("resnet18", "layer2", 8, True, id="resnet18",
                      marks=pytest.mark.optimized),   # all 32x32 shifts: compute-bound
-        ("vgg11", "features.10", 8, None),
-        ("mobilenet_v2", "features.6", 8, None),
-        ("densenet121", "features.denseblock2", 8, None)]
+        pytest.param("vgg11", "features.10", 8, None, id="vgg11"),
+        pytest.param("mobilenet_v2", "features.6", 8, None, id="mobilenet_v2"),
+        pytest.param("densenet121", "features.denseblock2", 8, None,
+                     id="densenet121")]
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +56,7 @@ def _torch_net(arch):
     return torch, net.eval()
 
 
-@pytest.mark.parametrize("arch, tap, stride, alls", NETS,
-                         ids=[None if hasattr(n, "marks") else n[0] for n in NETS])
+@pytest.mark.parametrize("arch, tap, stride, alls", NETS)
 def test_torchvision_network_through_from_torch(arch, tap, stride, alls, folder,
                                                 tmp_path):
     torch, net = _torch_net(arch)

@@ -113,13 +113,14 @@ def tiled_conv(prim, u, rhs, params, axes, tiling: Tiling):
         moved = [(1 + dn.lhs_spec[2:].index(a), 1 + dn.out_spec[2:].index(o), eff)
                  for a, o, eff in axes]
         out = _tiles(prim, jnp.transpose(u, lhs_perm), jnp.transpose(rhs, rhs_perm),
-                     dict(params, dimension_numbers=canonical), moved, tiling)
+                     dict(params, dimension_numbers=canonical), moved, tiling,
+                     n, lengths)
         back = [0] * u.ndim
         back[dn.out_spec[0]], back[dn.out_spec[1]] = 0, u.ndim - 1
         for i, a in enumerate(dn.out_spec[2:]):
             back[a] = 1 + i
         return jnp.transpose(out, back)
-    return _tiles(prim, u, rhs, params, axes, tiling)
+    return _tiles(prim, u, rhs, params, axes, tiling, n, lengths)
 
 
 def _channels_last(dn, ndim):
@@ -130,12 +131,12 @@ def _channels_last(dn, ndim):
         + tuple(range(ndim - 2)), out_spec=(0, ndim - 1) + spatial)
 
 
-def _tiles(prim, u, rhs, params, axes, tiling):
+def _tiles(prim, u, rhs, params, axes, tiling, n, lengths):
+    """tiled_conv's tiles; `n` is the batch size, `lengths` the output length
+    along each of `axes` (both unchanged by the channels-last transposes)."""
     dn = params["dimension_numbers"]
-    n = u.shape[dn.lhs_spec[0]]
     pads = list(params["padding"])
     j_of = {a: j for j, a in enumerate(dn.lhs_spec[2:])}
-    lengths = [u.shape[a] + sum(pads[j_of[a]]) - eff for a, _, eff in axes]
     side = max(1, round(tiling.positions ** (1 / len(axes))))
     counts = [-(-length // side) if length > side * 3 // 2 else 1
               for length in lengths]
