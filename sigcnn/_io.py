@@ -1,4 +1,5 @@
-"""Atomic file writes shared by the experiment and command-line layers.
+"""Atomic file writes and JSON conversion shared by the experiment and
+command-line layers.
 
 A result file is written to a temporary file in the same folder, flushed to
 disk and renamed over the target, so a reader (or a resumed run) sees either
@@ -10,12 +11,50 @@ temporary file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import math
+import numbers
 import os
 import tempfile
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_json"]
+import numpy as np
+
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_json",
+           "to_jsonable"]
+
+
+def to_jsonable(value: Any) -> Any:
+    """`value` as plain JSON types, the one conversion every result file uses.
+
+    Mappings become dicts with string keys, tuples / lists / arrays become
+    lists, NumPy and JAX scalars become Python numbers, dataclasses their
+    fields. Non-finite floats (NaN, ±inf) become ``None`` (JSON ``null``):
+    JSON has no NaN, and a reader should never parse a number that is not
+    one. Anything else (a string, ``None``) is returned as it is.
+
+    Examples:
+      >>> to_jsonable({"a": np.float32(0.5), "b": (1, np.nan), 3: np.arange(2)})
+      {'a': 0.5, 'b': [1, None], '3': [0, 1]}
+    """
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable({f.name: getattr(value, f.name)
+                            for f in dataclasses.fields(value)})
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (numbers.Integral, np.integer)):
+        return int(value)
+    if isinstance(value, (numbers.Real, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if hasattr(value, "__array__") and hasattr(value, "shape"):
+        return to_jsonable(np.asarray(value).tolist())
+    return value
 
 
 def _umask() -> int:
@@ -58,6 +97,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
 
 
 def atomic_write_json(path, record) -> None:
-    """Writes a JSON-ready `record` to `path` atomically, indented, with a newline."""
-    text = json.dumps(record, indent=2) + "\n"
+    """Writes `record` (converted by `to_jsonable`) to `path` atomically,
+    indented, with a newline; NaN never reaches the file."""
+    text = json.dumps(to_jsonable(record), indent=2, allow_nan=False) + "\n"
     atomic_write(path, lambda f: f.write(text), binary=False)

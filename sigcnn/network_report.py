@@ -8,7 +8,7 @@ first images; (3) the paper's shift protocols at the folder's geometry (for
 224 × 224 images: crops of 224 in 234, black and inpainted embeddings on a
 mean-grey canvas, scale, circular, Zhang's random crops of 224 in 256 and all
 S × S circular shifts), chunk by chunk and resumable
-(`sigcnn.shift_runs.resumable_shift_test`); (4) figures, ``report.json`` and a
+(`sigcnn.shift_test.resumable_shift_test`); (4) figures, ``report.json`` and a
 self-contained ``report.html`` rendered from a jinja2 template.
 
 Without labels the label-free measures are reported and accuracy is left out
@@ -29,7 +29,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from sigcnn._checks import check_choice, check_positive_int
-from sigcnn._io import atomic_write_bytes, atomic_write_json
+from sigcnn._io import atomic_write_bytes, atomic_write_json, to_jsonable
 
 __all__ = ["NETWORK_SHIFT_OPTIONS", "make_network_report", "render_network_html"]
 
@@ -146,7 +146,7 @@ def make_network_report(out_dir, *, f: Callable, taps: Callable, folder,
     import jax
     import numpy as np
 
-    from sigcnn import plot, plot_shifts, shift_results, shift_runs
+    from sigcnn import plot, plot_shifts, shift_test
     from sigcnn import report as _report
     from sigcnn.layerwise import layer_spectra
 
@@ -190,12 +190,12 @@ def make_network_report(out_dir, *, f: Callable, taps: Callable, folder,
     identity = {"label": label, "source": dict(source or {}),
                 "preprocessing": folder.preprocessing}
     with stage("shift test"):
-        shift = shift_runs.resumable_shift_test(
+        shift = shift_test.resumable_shift_test(
                 f, folder, key=jax.random.key(seed),
                 work_dir=os.path.join(out_dir, "chunks"),
                 chunk_images=chunk_images, identity=identity,
                 progress=shift_progress, **options)
-    table = shift_results.format_table(shift)
+    table = shift_test.format_table(shift)
 
     say(f"[4/{n_steps}] figures and page")
     figures: dict[str, bytes] = {}
@@ -233,7 +233,7 @@ def make_network_report(out_dir, *, f: Callable, taps: Callable, folder,
             "shift_test": shift_d, "shift_table": table,
             "settings": {"n_spectra_images": n_spec, "n_images": len(folder),
                          "chunk_images": chunk_images, "seed": seed,
-                         "shift_options": _report._jsonable(options)},
+                         "shift_options": to_jsonable(options)},
             "work_dir": os.path.abspath(os.path.join(out_dir, "chunks")),
     }
     record["summary"] = _summary(shift_d, label)
@@ -251,7 +251,7 @@ def make_network_report(out_dir, *, f: Callable, taps: Callable, folder,
     json_path = os.path.join(out_dir, "report.json")
     record["paths"] = {"html": os.path.abspath(html_path),
                        "json": os.path.abspath(json_path), "figures": fig_paths}
-    record = _report._jsonable(record)
+    record = to_jsonable(record)
     atomic_write_bytes(html_path, render_network_html(record, figures)
                        .encode("utf-8"))
     atomic_write_json(json_path, record)

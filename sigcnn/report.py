@@ -49,7 +49,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from sigcnn._io import atomic_write_bytes
+from sigcnn._io import atomic_write_bytes, to_jsonable
 from sigcnn._checks import check_choice, check_positive_int
 
 __all__ = [
@@ -808,7 +808,7 @@ def make_report(out_dir, *, cache_dir=None, config: ReportConfig = DEFAULT_REPOR
                        "figures": [os.path.abspath(p) for p in fig_paths]}
     page = render_html(record, figures)
     atomic_write_bytes(html_path, page.encode("utf-8"))
-    atomic_write_bytes(json_path, (json.dumps(_jsonable(record), indent=2)
+    atomic_write_bytes(json_path, (json.dumps(to_jsonable(record), indent=2)
                               + "\n").encode("utf-8"))
     say(f"wrote {html_path} and {json_path} in {record['total_seconds']:.0f} s "
         f"(CPU {record['total_cpu_seconds']:.0f} s)")
@@ -830,23 +830,6 @@ def _versions() -> dict:
 
         out["sigcnn"] = __version__
     return out
-
-
-def _jsonable(v):
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (numbers.Integral, np.integer)):
-        return int(v)
-    if isinstance(v, (numbers.Real, np.floating)):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, np.ndarray):
-        return _jsonable(v.tolist())
-    return v
 
 
 def _circular(record: Mapping, label: str):
@@ -1251,8 +1234,8 @@ def _timing_section(rec: Mapping) -> str:
 
 
 def _settings_section(rec: Mapping) -> str:
-    cfg = json.dumps(_jsonable(rec["config"]), indent=2)
-    env = json.dumps(_jsonable(rec["environment"]), indent=2)
+    cfg = json.dumps(to_jsonable(rec["config"]), indent=2)
+    env = json.dumps(to_jsonable(rec["environment"]), indent=2)
     caches = "".join(f"<li>{_esc(k)}: <code>{_esc(m['cache'])}</code></li>"
                      for k, m in rec["models"].items())
     return (

@@ -42,7 +42,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import numbers
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
@@ -50,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sigcnn import ops
+from sigcnn._io import to_jsonable
 from sigcnn._checks import as_pair, check_choice, check_positive_int
 from sigcnn.data.synthetic import (
     bandlimited_field,
@@ -123,25 +123,6 @@ class Check:
                                                   hash=False)
 
 
-def _jsonable(value):
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (numbers.Integral, np.integer)):
-        return int(value)
-    if isinstance(value, (numbers.Real, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else str(v)
-    if isinstance(value, (np.ndarray, jax.Array)):
-        return _jsonable(np.asarray(value).tolist())
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
-
-
 def checks_to_json(checks: Sequence[Check]) -> list[dict]:
     """Turns checks into JSON-serialisable dicts.
 
@@ -164,7 +145,7 @@ def checks_to_json(checks: Sequence[Check]) -> list[dict]:
                 f"{type(c).__name__}.")
         rows.append({"name": c.name, "predicted": c.predicted,
                      "measured": c.measured, "passed": bool(c.passed),
-                     "detail": _jsonable(dict(c.detail))})
+                     "detail": to_jsonable(dict(c.detail))})
     return rows
 
 

@@ -121,8 +121,9 @@ def no_suite(monkeypatch):
 def test_bad_arguments(no_suite, argv, message):
     code, out, err = _run(argv)
     assert code == 2
-    assert message in err
-    assert "usage: sigcnn" in err
+    # one line, no usage block and no traceback
+    (line,) = err.strip().splitlines()
+    assert line.startswith("sigcnn") and ": error: " in line and message in line
 
 
 def test_json_into_missing_folder(no_suite, tmp_path):

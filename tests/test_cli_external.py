@@ -87,7 +87,7 @@ def _shift_argv(user_files, out, *extra):
 def test_shift_test_of_a_torch_network_on_unlabelled_images(user_files, capsys,
                                                             monkeypatch):
     out = user_files / "st"
-    from sigcnn import shift_runs
+    from sigcnn.shift_test import runs as shift_runs
 
     saved = []
     real = shift_runs._save_part

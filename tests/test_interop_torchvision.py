@@ -20,7 +20,7 @@ from sigcnn import data
 from sigcnn.interop import from_keras, from_torch
 from sigcnn.interop._torch_env import import_torch, import_torchvision
 from sigcnn.interop.errors import import_keras
-from sigcnn.shift_runs import resumable_shift_test
+from sigcnn.shift_test import resumable_shift_test
 
 pytest.importorskip("torch")
 

@@ -19,7 +19,7 @@ import _pretrained as P  # noqa: E402
 
 from sigcnn import layer_spectra, undecimate  # noqa: E402
 from sigcnn.interop import from_keras  # noqa: E402
-from sigcnn.shift_runs import resumable_shift_test  # noqa: E402
+from sigcnn.shift_test import resumable_shift_test  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Resumable, chunked shift tests (`sigcnn.shift_runs`) and label-free results."""
+"""Resumable, chunked shift tests (`sigcnn.shift_test.runs`) and label-free results."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from sigcnn import models
-from sigcnn.shift_results import ShiftTestResult, format_table
-from sigcnn.shift_runs import resumable_shift_test
+from sigcnn.shift_test import ShiftTestResult, format_table
+from sigcnn.shift_test import resumable_shift_test
 from sigcnn.shift_test import run_shift_test
 
 OPTS = dict(protocols=("circular", "crop", "black"), n_pairs=4, sweep_images=2,
@@ -125,5 +125,5 @@ def test_a_folder_of_another_run_is_refused(setup, tmp_path):
     with pytest.raises(ValueError, match="chunk 0 .* is unreadable"):
         resumable_shift_test(net, x[:2], y[:2], key=key, work_dir=tmp_path,
                              chunk_images=2, **OPTS)
-    with pytest.raises(TypeError, match="unknown option"):
+    with pytest.raises(TypeError, match=r"unknown shift-test option\(s\) \[.n_pair.\]"):
         resumable_shift_test(net, x, y, key=key, work_dir=tmp_path, n_pair=3)

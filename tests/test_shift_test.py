@@ -522,8 +522,9 @@ def _linear(x):
          "`all_shifts_method` must be one of"),
         (dict(all_shifts_extent=(2, 0)), ValueError, "`all_shifts_extent` must be"),
         (dict(progress=3), TypeError, "`progress` must be None or a callable"),
-        (dict(key=0), TypeError, r"`key` must be a JAX PRNG key, e\.g\. "
-                                 r"`jax\.random\.key\(0\)`; got 0"),
+        (dict(key=0), TypeError, r"`key` must be a JAX PRNG key; got 0 of type int: "
+                                 r"make one with `jax\.random\.key\(seed\)`"),
+        (dict(n_pair=3), TypeError, r"unknown shift-test option\(s\) \['n_pair'\]"),
         (dict(protocols=("black",), n_pairs=10), ValueError,
          r"the 'black' protocol leaves a margin of 9 pixels .* too small for "
          r"`n_pairs`=10"),

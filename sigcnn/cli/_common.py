@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Sequence
 
+from sigcnn._format import render_table
 from sigcnn._io import atomic_write_json
 
 __all__ = ["Throttle", "add_external_args", "add_folder_args",
@@ -21,7 +22,7 @@ __all__ = ["Throttle", "add_external_args", "add_folder_args",
 def format_table(rows: Sequence[Sequence[str]],
                  header: Sequence[str] = ("check", "predicted", "measured",
                                           "result")) -> str:
-    """Left-aligned plain-text table with a header rule.
+    """The plain-text table of a subcommand (`sigcnn._format.render_table`).
 
     Args:
       rows: sequence of rows, each a sequence of strings (as many as
@@ -31,14 +32,7 @@ def format_table(rows: Sequence[Sequence[str]],
     Returns:
       the table as one string, lines joined by newlines.
     """
-    table = [list(header)] + [list(map(str, r)) for r in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-
-    def line(r):
-        return "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(table[0]), rule] + [line(r) for r in table[1:]])
+    return render_table(header, rows)
 
 
 def say(message: str) -> None:

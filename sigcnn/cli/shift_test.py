@@ -170,7 +170,7 @@ def _run_external(args, parser, protocols) -> int:
     os.makedirs(args.out, exist_ok=True)
     import jax
 
-    from sigcnn import shift_runs, shift_test
+    from sigcnn import shift_test
     from sigcnn.network_report import NETWORK_SHIFT_OPTIONS
 
     work_dir = os.path.join(args.out, "chunks")
@@ -184,7 +184,7 @@ def _run_external(args, parser, protocols) -> int:
     identity = {"label": net.label, "source": net.source,
                 "preprocessing": folder.preprocessing}
     try:
-        result = shift_runs.resumable_shift_test(
+        result = shift_test.resumable_shift_test(
             net.f, folder, key=jax.random.key(args.seed), work_dir=work_dir,
             chunk_images=args.chunk_images, identity=identity,
             progress=Throttle(), **options)

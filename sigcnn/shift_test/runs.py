@@ -30,11 +30,12 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from sigcnn import shift_test as _st
 from sigcnn._checks import (check_finite, check_float_array, check_nhwc,
                             check_positive_int)
 from sigcnn._io import atomic_write, atomic_write_json
-from sigcnn.shift_results import JaggednessResult, ShiftTestResult
+from sigcnn.shift_test.options import ShiftTestOptions
+from sigcnn.shift_test.results import JaggednessResult, ShiftTestResult
+from sigcnn.shift_test.runner import Run
 
 __all__ = ["resumable_shift_test"]
 
@@ -133,8 +134,9 @@ def _short(v) -> str:
 def resumable_shift_test(logits_fn: Callable, images, labels=None, *, key,
                          work_dir, chunk_images: int = 64,
                          identity: Mapping[str, Any] | None = None,
+                         options: ShiftTestOptions | None = None,
                          progress: Callable[[str, int, int], Any] | None = None,
-                         **options) -> ShiftTestResult:
+                         **overrides) -> ShiftTestResult:
     """`run_shift_test` in resumable chunks of images (see the module doc).
 
     Args:
@@ -154,7 +156,9 @@ def resumable_shift_test(logits_fn: Callable, images, labels=None, *, key,
         protocol, ``"consistency"``, ``"all_shifts"``, ``"jaggedness"``,
         ``"chunks reused"`` (once, the chunks found finished in `work_dir`) or
         ``"chunks"`` (after each chunk computed now; done = its number).
-      **options: the keyword options of `run_shift_test`.
+      options: a `ShiftTestOptions` (None: the paper's defaults).
+      **overrides: fields of `ShiftTestOptions` by name, as in
+        `run_shift_test`.
 
     Returns:
       the `ShiftTestResult` of all images, equal to `run_shift_test` on them.
@@ -174,8 +178,8 @@ def resumable_shift_test(logits_fn: Callable, images, labels=None, *, key,
     work_dir = os.fspath(work_dir)
     if os.path.exists(work_dir) and not os.path.isdir(work_dir):
         raise ValueError(f"`work_dir` {work_dir!r} exists and is not a folder.")
-    run = _st._Run(logits_fn, src.shape, src.dtype, labels, key=key,
-                   **_run_options(options))
+    options = ShiftTestOptions.from_kwargs(options, **overrides)
+    run = Run(logits_fn, src.shape, src.dtype, labels, key=key, options=options)
     manifest = {"format": _FORMAT, "n_images": n, "input_size": list(src.shape[1:]),
                 "chunk_images": chunk_images, "num_classes": run.num_classes,
                 "labelled": run.labels is not None,
@@ -219,20 +223,6 @@ def resumable_shift_test(logits_fn: Callable, images, labels=None, *, key,
             jag = run.sweep_result(src.read(run.sweep_idx), progress)
             atomic_write_json(path, jag.to_dict())
     return run.finish(parts, jag, seconds=time.perf_counter() - t_start)
-
-
-def _run_options(options: Mapping[str, Any]) -> dict:
-    import inspect
-
-    sig = inspect.signature(_st.run_shift_test)
-    allowed = {p.name: p.default for p in sig.parameters.values()
-               if p.kind is inspect.Parameter.KEYWORD_ONLY
-               and p.name not in ("key", "progress")}
-    bad = sorted(set(options) - set(allowed))
-    if bad:
-        raise TypeError(f"unknown option(s) {bad}; `resumable_shift_test` takes the "
-                        f"keyword options of `run_shift_test`: {sorted(allowed)}.")
-    return {**allowed, **options}
 
 
 def _digest(a) -> str:

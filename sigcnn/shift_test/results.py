@@ -24,6 +24,9 @@ from typing import Mapping
 
 import numpy as np
 
+from sigcnn._format import render_table
+from sigcnn._io import to_jsonable
+
 __all__ = [
         "AllShiftsResult",
         "ConsistencyResult",
@@ -37,19 +40,6 @@ __all__ = [
 # ---------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------
-
-
-def _jsonable(v):
-    """Nested dicts/tuples/NumPy values as plain JSON types (lists, floats)."""
-    if isinstance(v, dict):
-        return {str(k): _jsonable(u) for k, u in v.items()}
-    if isinstance(v, (tuple, list)):
-        return [_jsonable(u) for u in v]
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
 
 
 def _pair_list(v):
@@ -107,7 +97,7 @@ class ProtocolResult:
         for k in ("p_top1_change_ci", "mac_ci", "accuracy_ci"):
             d[k] = _pair_list(d[k])
         d["p_by_pair"] = [float(v) for v in self.p_by_pair]
-        d["geometry"] = _jsonable(self.geometry)
+        d["geometry"] = to_jsonable(self.geometry)
         return d
 
     @classmethod
@@ -151,8 +141,8 @@ class ConsistencyResult:
         """The result as a JSON-serialisable dict."""
         d = dataclasses.asdict(self)
         d["consistency_ci"] = _pair_list(d["consistency_ci"])
-        d["offsets"] = _jsonable(self.offsets)
-        d["geometry"] = _jsonable(self.geometry)
+        d["offsets"] = to_jsonable(self.offsets)
+        d["geometry"] = to_jsonable(self.geometry)
         return d
 
     @classmethod
@@ -207,7 +197,7 @@ class AllShiftsResult:
         for k in ("robust_accuracy_ci", "invariant_fraction_ci"):
             d[k] = _pair_list(d[k])
         d["extent"] = [int(v) for v in self.extent]
-        d["accuracy_by_shift"] = _jsonable(self.accuracy_by_shift)
+        d["accuracy_by_shift"] = to_jsonable(self.accuracy_by_shift)
         return d
 
     @classmethod
@@ -262,8 +252,8 @@ class JaggednessResult:
         d = dataclasses.asdict(self)
         for k in ("indices", "labels", "shifts", "offsets", "p_correct", "top1",
                   "flips"):
-            d[k] = _jsonable(getattr(self, k))
-        d["geometry"] = _jsonable(self.geometry)
+            d[k] = to_jsonable(getattr(self, k))
+        d["geometry"] = to_jsonable(self.geometry)
         return d
 
     @classmethod
@@ -331,7 +321,7 @@ class ShiftTestResult:
                 "n_images": int(self.n_images),
                 "num_classes": int(self.num_classes),
                 "input_size": [int(v) for v in self.input_size],
-                "settings": _jsonable(self.settings),
+                "settings": to_jsonable(self.settings),
                 "seconds": float(self.seconds),
                 "labelled": bool(self.labelled),
         }
@@ -377,17 +367,6 @@ def _fmt_ci(value, ci, digits):
     if ci is None:
         return f"{value:.{digits}f}"
     return f"{value:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
-
-
-def _render(header, rows):
-    table = [list(header)] + [list(r) for r in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-
-    def line(r):
-        return "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(table[0]), rule] + [line(r) for r in table[1:]])
 
 
 def _as_result(name: str, r) -> ShiftTestResult:
@@ -483,7 +462,7 @@ def format_table(results, *, digits: int = 3) -> str:
         who = "" if named[0][0] is None else f" ({', '.join(unlabelled)})"
         notes.append(f"accuracy needs labels: none were given{who}; the other "
                      "measures do not use them.")
-    text = _render(header, rows)
+    text = render_table(header, rows)
     if notes:
         text += "\n" + "\n".join(notes)
     arows = []
@@ -505,7 +484,7 @@ def format_table(results, *, digits: int = 3) -> str:
                    "images"]
         if named[0][0] is not None:
             aheader = ["model"] + aheader
-        text += "\n\n" + _render(aheader, arows)
+        text += "\n\n" + render_table(aheader, arows)
     return text
 
 
