@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (verify, spectra, train, shift_test, report):
         module.add_parser(sub)
-    for p in sub.choices.values():
-        p.add_argument("--debug", action="store_true", default=False,
+    for p in sub.choices.values():   # either place: sigcnn --debug CMD, CMD --debug
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show the Python traceback of an error")
     return parser
 
@@ -103,7 +103,7 @@ def error_message(exc: BaseException, flags: dict[str, str]) -> str:
     text = text.splitlines()[0]
     lead = re.match(r"`(\w+)`\s*(.*)", text)
     if lead and lead.group(1) in flags:
-        return f"argument {flags[lead.group(1)]}: {lead.group(2)}"
+        return f"argument {flags[lead.group(1)]}: {lead.group(2).lstrip(': ')}"
     return re.sub(r"`(\w+)`", lambda m: flags.get(m.group(1), m.group(0)), text)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from sigcnn._io import atomic_write_bytes
 from sigcnn.cli._common import (Throttle, add_external_args, add_folder_args,
@@ -22,7 +21,7 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(sub) -> None:
     """Registers ``shift-test``."""
-    from sigcnn.network_report import NETWORK_SHIFT_OPTIONS
+    from sigcnn.report.network import NETWORK_SHIFT_OPTIONS
     from sigcnn.shift_test import DEFAULT_PROTOCOLS, PROTOCOLS
 
     p = sub.add_parser(
@@ -62,6 +61,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder (created if missing)")
     p.set_defaults(handler=run, subparser=p)
+    p.flag_names = {"work_dir": "--out", "chunk": "--batch"}
 
 
 def _split_protocols(parser: argparse.ArgumentParser, text: str):
@@ -76,7 +76,7 @@ def _split_protocols(parser: argparse.ArgumentParser, text: str):
 
 
 def _write_outputs(args, result, record) -> int:
-    from sigcnn import plot_shifts
+    from sigcnn import figures as plot_shifts
 
     paths = [os.path.join(args.out, n) for n in
              ("shift_test.json", "shift_test.txt", "table1.png")]
@@ -113,7 +113,7 @@ def _check_sources(args, parser) -> None:
 
 def run(args, parser: argparse.ArgumentParser) -> int:
     """Runs ``sigcnn shift-test``."""
-    from sigcnn.network_report import NETWORK_SHIFT_OPTIONS
+    from sigcnn.report.network import NETWORK_SHIFT_OPTIONS
     from sigcnn.shift_test import DEFAULT_PROTOCOLS
 
     _check_sources(args, parser)
@@ -128,7 +128,7 @@ def run(args, parser: argparse.ArgumentParser) -> int:
 def _run_checkpoint(args, parser, protocols) -> int:
     from sigcnn import train
 
-    if not os.path.isfile(os.path.join(args.checkpoint, train.MODEL_FILE)):
+    if not train.has_model(args.checkpoint):
         parser.error(f"argument --checkpoint: {args.checkpoint!r} holds no "
                      f"{train.MODEL_FILE}; train one with `sigcnn train --out DIR`")
     n_images = args.n_images or 500
@@ -137,17 +137,13 @@ def _run_checkpoint(args, parser, protocols) -> int:
 
     from sigcnn import report, shift_test
 
-    say(f"shift test of {args.checkpoint} on up to {n_images} held-out images "
+    say(f"shift test of {args.checkpoint} on {n_images} held-out images "
         f"({', '.join(protocols)})")
-    try:
-        result, config, spec = report.shift_test_checkpoint(
-            args.checkpoint, key=jax.random.key(args.seed),
-            n_images=n_images, protocols=protocols, n_pairs=args.n_pairs,
-            all_shifts=not args.no_all_shifts,
-            sweep_images=args.sweep_images or None, progress=Throttle())
-    except ValueError as e:
-        print(f"sigcnn shift-test: error: {e}", file=sys.stderr)
-        return 2
+    result, config, spec = report.shift_test_checkpoint(
+        args.checkpoint, key=jax.random.key(args.seed),
+        n_images=n_images, protocols=protocols, n_pairs=args.n_pairs,
+        all_shifts=not args.no_all_shifts,
+        sweep_images=args.sweep_images or None, progress=Throttle())
     table = shift_test.format_table(result)
     print(table)
     record = {"command": "shift-test", "checkpoint": os.path.abspath(args.checkpoint),
@@ -161,6 +157,9 @@ def _run_external(args, parser, protocols) -> int:
     import dataclasses
 
     folder = open_folder(args, parser)
+    if args.n_images is not None and args.n_images > len(folder):
+        parser.error(f"argument --n-images: must be at most the {len(folder)} "
+                     f"images of --images {args.images!r}; got {args.n_images}")
     if args.n_images is not None and args.n_images < len(folder):
         folder = dataclasses.replace(
             folder, files=folder.files[:args.n_images],
@@ -171,7 +170,7 @@ def _run_external(args, parser, protocols) -> int:
     import jax
 
     from sigcnn import shift_test
-    from sigcnn.network_report import NETWORK_SHIFT_OPTIONS
+    from sigcnn.report.network import NETWORK_SHIFT_OPTIONS
 
     work_dir = os.path.join(args.out, "chunks")
     say(f"[2/2] shift test of {net.label} on {len(folder)} image(s) of "
@@ -183,15 +182,10 @@ def _run_external(args, parser, protocols) -> int:
                    sweep_images=args.sweep_images or None, chunk=args.batch)
     identity = {"label": net.label, "source": net.source,
                 "preprocessing": folder.preprocessing}
-    try:
-        result = shift_test.resumable_shift_test(
-            net.f, folder, key=jax.random.key(args.seed), work_dir=work_dir,
-            chunk_images=args.chunk_images, identity=identity,
-            progress=Throttle(), **options)
-    except ValueError as e:
-        msg = str(e).replace("`work_dir`", "--out")
-        print(f"sigcnn shift-test: error: {msg}", file=sys.stderr)
-        return 2
+    result = shift_test.resumable_shift_test(
+        net.f, folder, key=jax.random.key(args.seed), work_dir=work_dir,
+        chunk_images=args.chunk_images, identity=identity,
+        progress=Throttle(), **options)
     table = shift_test.format_table(result)
     print(table)
     record = {"command": "shift-test", "model": net.label, "source": net.source,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 from sigcnn._io import atomic_write_bytes
@@ -33,9 +32,15 @@ def add_parser(sub) -> None:
     p.add_argument("--width", type=float, default=0.25,
                    help="channel width multiplier (default 0.25)")
     p.add_argument("--padding", default="zero", choices=MODEL_PADDINGS)
-    p.add_argument("--downsample", default="max", choices=DOWNSAMPLE_MODES)
+    p.add_argument("--downsample", default="max",
+                   choices=[m for m in DOWNSAMPLE_MODES if m != "aps"],
+                   help="subsampling of the zoo model (default max; aps, adaptive "
+                        "polyphase sampling, picks its phase from the data and has "
+                        "no undecimated response: measure it with `sigcnn "
+                        "shift-test`, which runs it by brute force)")
     p.add_argument("--checkpoint", metavar="DIR",
-                   help="use the trained model saved by `sigcnn train` in DIR")
+                   help="use the trained model saved by `sigcnn train` in DIR "
+                        "(images at its training size unless --size is given)")
     add_external_args(p)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--image", action="append", metavar="NAME",
@@ -44,9 +49,11 @@ def add_parser(sub) -> None:
     src.add_argument("--images", metavar="DIR",
                      help="a folder of your own PNG/JPEG images")
     add_preprocessing_args(p, size_help=(
-        "images are resized to SIZE x SIZE (default 224): a folder with "
-        "--torch/--timm/--keras as ImageNet (shorter side SIZE*256/224, centre "
-        "crop), otherwise centre-cropped to a square and resized"))
+        "images are resized to SIZE x SIZE (default 224, or the training size "
+        "of --checkpoint): a folder with --torch/--timm/--keras as ImageNet "
+        "(shorter side SIZE*256/224, centre crop), otherwise centre-cropped to "
+        "a square and resized"))
+    p.set_defaults(size=None)
     p.add_argument("--seed", type=nonnegative_int, default=0, metavar="N")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder (created if missing)")
@@ -92,16 +99,44 @@ def _load_spectra_images(args, channels: int):
     return names, batch
 
 
+def _open_checkpoint(args, parser):
+    """(model, label, channels, size) of the model `sigcnn train` saved."""
+    from sigcnn import train
+
+    say(f"[1/4] loading the trained model from {args.checkpoint}")
+    model, config = train.load_model(args.checkpoint)
+    spec = config.get("model") or {}
+    name = spec.get("name") or spec.get("class") or "model"
+    shape = config.get("image_shape") or [224, 224, 3]
+    options = ", ".join(f"{k} {v}" for k, v in sorted((spec.get("options") or
+                                                       {}).items()))
+    label = f"{name} ({options})" if options else name
+    return model, label, int(shape[-1]), int(shape[0])
+
+
 def run(args, parser: argparse.ArgumentParser) -> int:
     """Runs ``sigcnn spectra``."""
     if args.width <= 0:
         parser.error(f"argument --width: must be positive; got {args.width}")
+    size_given = args.size is not None
+    if not size_given:
+        args.size = 224
     if args.size < 8:
         parser.error(f"argument --size: must be at least 8; got {args.size}")
     check_out_dir(parser, "--out", args.out)
     check_external_flags(args, parser)
     if args.checkpoint and external_given(args):
         parser.error("argument --checkpoint: not with --torch / --timm / --keras")
+    if args.checkpoint:
+        from sigcnn import train
+
+        if not os.path.isdir(args.checkpoint):
+            parser.error(f"argument --checkpoint: no such folder "
+                         f"{args.checkpoint!r}")
+        if not train.has_model(args.checkpoint):
+            parser.error(f"argument --checkpoint: {args.checkpoint!r} holds no "
+                         f"{train.MODEL_FILE}; train one with `sigcnn train --out "
+                         f"DIR`")
     if args.images is not None and not os.path.isdir(args.images):
         parser.error(f"argument --images: no such folder {args.images!r}")
     os.makedirs(args.out, exist_ok=True)
@@ -110,7 +145,7 @@ def run(args, parser: argparse.ArgumentParser) -> int:
     import numpy as np
 
     from sigcnn import layerwise as ls
-    from sigcnn import models, plot
+    from sigcnn import figures as plot, models
 
     start = time.perf_counter()
     external = None
@@ -119,12 +154,9 @@ def run(args, parser: argparse.ArgumentParser) -> int:
     if external is not None:
         model, label, channels = None, external.label, 3
     elif args.checkpoint:
-        from sigcnn import train
-
-        say(f"[1/4] loading the trained model from {args.checkpoint}")
-        model, config = train.load_model(args.checkpoint)
-        label = config.get("model", "model")
-        channels = int(config.get("model_options", {}).get("in_channels", 3))
+        model, label, channels, trained_size = _open_checkpoint(args, parser)
+        if not size_given:
+            args.size = trained_size
     else:
         say(f"[1/4] building {args.model} (width {args.width}, padding "
             f"{args.padding}, downsample {args.downsample}, seed "
@@ -146,11 +178,7 @@ def run(args, parser: argparse.ArgumentParser) -> int:
     say(f"[3/4] undecimating {label} on {len(names)} image(s) of "
         f"{args.size}x{args.size} and measuring spectra")
     taps_fn = external.taps if external is not None else model.taps
-    try:
-        result = ls.layer_spectra(taps_fn, x)
-    except (NotImplementedError, ValueError) as e:
-        print(f"sigcnn spectra: {label}: {e}", file=sys.stderr)
-        return 1
+    result = ls.layer_spectra(taps_fn, x)
     jax.block_until_ready(result.layers[-1].spectrum)
     say("[4/4] writing table, figures and JSON")
     rows = []
@@ -168,8 +196,10 @@ def run(args, parser: argparse.ArgumentParser) -> int:
     seconds = time.perf_counter() - start
     record = {"command": "spectra", "model": label,
               "source": external.source if external is not None else None,
-              "width": args.width,
-              "padding": args.padding, "downsample": args.downsample,
+              "width": None if args.checkpoint or external else args.width,
+              "padding": None if args.checkpoint or external else args.padding,
+              "downsample": None if args.checkpoint or external
+              else args.downsample,
               "seed": args.seed, "checkpoint": args.checkpoint,
               "images": names, "size": args.size,
               "normalize": args.normalize, "seconds": round(seconds, 3),
