@@ -18,6 +18,10 @@ from sigcnn.spectra import aliasing_ratio, nyquist_mask
 from sigcnn.verify._common import Check, _dtype, _fmt, _power, _rng, _scale, _tol
 from sigcnn.verify.stack import _circular_responses
 
+__all__ = ["binomial_response", "check_blurpool_aliasing",
+           "check_blurpool_response", "check_gap_poisson", "check_gap_tones",
+           "check_maxpool_zhang"]
+
 # --------------------------------------------------------------------------
 # Checks: global average pooling and the bins k N / S
 # --------------------------------------------------------------------------

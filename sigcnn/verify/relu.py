@@ -17,6 +17,9 @@ from sigcnn.data.synthetic import rectified_cosine, tone, tone_1d
 from sigcnn.spectra import aliasing_ratio, fourier_upsample
 from sigcnn.verify._common import Check, _cos_amplitudes, _dtype, _fmt, _power, _tol
 
+__all__ = ["check_relu_aliasing", "check_relu_harmonic",
+           "rectified_cosine_harmonic", "relu_tone_spectra_2d"]
+
 # --------------------------------------------------------------------------
 # Checks: ReLU creates harmonics that alias
 # --------------------------------------------------------------------------

@@ -23,6 +23,9 @@ from sigcnn.verify._common import (
     _tol,
 )
 
+__all__ = ["alias_weights", "check_field_sweep", "check_shiftable_field",
+           "check_tone_above_nyquist", "check_tone_sweep"]
+
 # --------------------------------------------------------------------------
 # Checks: aliasing ratio and shiftability error
 # --------------------------------------------------------------------------

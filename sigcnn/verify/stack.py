@@ -26,6 +26,10 @@ from sigcnn.verify._common import (
     _tol,
 )
 
+__all__ = ["DEFAULT_STACK", "apply_stack", "check_shift_equivariance",
+           "check_shift_polyphase", "check_strided_vs_undecimated", "init_stack",
+           "polyphase_prediction", "stack_stride", "undecimated_dilations"]
+
 # --------------------------------------------------------------------------
 # A small random CNN, strided and undecimated (à trous), built from the ops
 # --------------------------------------------------------------------------
