@@ -21,8 +21,8 @@ LAYERS = {
     "sigcnn.models": 1, "sigcnn.data": 1, "sigcnn.interop": 1,
     # 2: experiments
     "sigcnn.verify": 2, "sigcnn.shift_test": 2, "sigcnn.train": 2,
-    # 3: presentation (matplotlib figures)
-    "sigcnn.figures": 3,
+    # 3: presentation (matplotlib figures, progress bars and lines)
+    "sigcnn.figures": 3, "sigcnn._progress": 3,
     # 4: the report pipeline (experiments and figures on one page), 5: the CLI
     "sigcnn.report": 4, "sigcnn.cli": 5,
 }

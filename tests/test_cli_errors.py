@@ -190,3 +190,34 @@ def test_spectra_help_explains_aps():
     code, out, _ = _run(["spectra", "--help"])
     assert code == 0
     assert "no undecimated response" in " ".join(out.split())
+
+
+# -- progress ------------------------------------------------------------------------
+
+
+def test_progress_is_plain_lines_off_a_terminal_and_bars_on_one():
+    from sigcnn._progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    log = io.StringIO()
+    with Progress(stream=log, every=1e9) as progress:
+        for done in range(1, 5):
+            progress("crop", done, 4)        # unfinished stages stay quiet
+        progress("chunks reused", 2, 5)
+        progress("chunks", 3, 5)
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "  crop: 4/4 images"
+    assert lines[1] == "  2/5 chunks reused from an earlier run"
+    assert lines[2].startswith("  chunk 3/5 done (") and lines[2].endswith("s left)")
+    assert len(lines) == 3
+
+    tty = Tty()
+    with Progress(stream=tty) as progress:
+        assert progress.bars
+        progress("crop", 2, 4)
+        progress("crop", 4, 4)
+    drawn = tty.getvalue()
+    assert "crop" in drawn and "4/4" in drawn and "\x1b[" in drawn   # a live bar

@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from typing import Sequence
 
 from sigcnn._format import render_table
 from sigcnn._io import atomic_write_json
+from sigcnn._progress import Progress
 
-__all__ = ["Throttle", "add_external_args", "add_folder_args",
+__all__ = ["Progress", "add_external_args", "add_folder_args",
            "add_preprocessing_args",
            "check_external_flags", "check_out_dir", "external_given",
            "format_table", "nonnegative_int", "open_external", "open_folder",
@@ -40,34 +40,6 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-class Throttle:
-    """``progress(name, done, total)`` printing a line when a part finishes or
-    every `every` seconds; finished chunks come with the elapsed time and an
-    estimate of the time left."""
-
-    def __init__(self, prefix: str = "  ", every: float = 5.0):
-        self.prefix, self.every = prefix, every
-        self.start = self.last = time.perf_counter()
-        self.first_chunk: int | None = None
-
-    def __call__(self, name, done, total):
-        now = time.perf_counter()
-        if name == "chunks reused":
-            self.first_chunk = done
-            say(f"{self.prefix}{done}/{total} chunks reused from an earlier run")
-        elif name == "chunks":
-            if self.first_chunk is None:
-                self.first_chunk = done - 1
-            new = done - self.first_chunk
-            elapsed = now - self.start
-            left = elapsed / new * (total - done) if new > 0 else 0.0
-            say(f"{self.prefix}chunk {done}/{total} done ({elapsed:.0f} s, about "
-                f"{left:.0f} s left)")
-        elif done == total or now - self.last >= self.every:
-            say(f"{self.prefix}{name}: {done}/{total} images")
-        else:
-            return
-        self.last = now
 
 
 def _int(text: str, low: int, what: str) -> int:

@@ -11,7 +11,7 @@ import argparse
 import os
 
 from sigcnn._io import atomic_write_bytes
-from sigcnn.cli._common import (Throttle, add_external_args, add_folder_args,
+from sigcnn.cli._common import (Progress, add_external_args, add_folder_args,
                                     check_external_flags, check_out_dir,
                                     external_given, nonnegative_int, open_external,
                                     open_folder, positive_int, say, write_json)
@@ -139,11 +139,12 @@ def _run_checkpoint(args, parser, protocols) -> int:
 
     say(f"shift test of {args.checkpoint} on {n_images} held-out images "
         f"({', '.join(protocols)})")
-    result, config, spec = report.shift_test_checkpoint(
-        args.checkpoint, key=jax.random.key(args.seed),
-        n_images=n_images, protocols=protocols, n_pairs=args.n_pairs,
-        all_shifts=not args.no_all_shifts,
-        sweep_images=args.sweep_images or None, progress=Throttle())
+    with Progress() as progress:
+        result, config, spec = report.shift_test_checkpoint(
+            args.checkpoint, key=jax.random.key(args.seed),
+            n_images=n_images, protocols=protocols, n_pairs=args.n_pairs,
+            all_shifts=not args.no_all_shifts,
+            sweep_images=args.sweep_images or None, progress=progress)
     table = shift_test.format_table(result)
     print(table)
     record = {"command": "shift-test", "checkpoint": os.path.abspath(args.checkpoint),
@@ -182,10 +183,11 @@ def _run_external(args, parser, protocols) -> int:
                    sweep_images=args.sweep_images or None, chunk=args.batch)
     identity = {"label": net.label, "source": net.source,
                 "preprocessing": folder.preprocessing}
-    result = shift_test.resumable_shift_test(
-        net.f, folder, key=jax.random.key(args.seed), work_dir=work_dir,
-        chunk_images=args.chunk_images, identity=identity,
-        progress=Throttle(), **options)
+    with Progress() as progress:
+        result = shift_test.resumable_shift_test(
+            net.f, folder, key=jax.random.key(args.seed), work_dir=work_dir,
+            chunk_images=args.chunk_images, identity=identity,
+            progress=progress, **options)
     table = shift_test.format_table(result)
     print(table)
     record = {"command": "shift-test", "model": net.label, "source": net.source,
