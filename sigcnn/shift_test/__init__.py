@@ -92,11 +92,15 @@ References:
 
 
 from sigcnn.shift_test.api import run_shift_test
-from sigcnn.shift_test.options import (DEFAULT_PROTOCOLS, PROTOCOLS,
-                                       ShiftTestOptions)
-from sigcnn.shift_test.results import (AllShiftsResult, ConsistencyResult,
-                                       JaggednessResult, ProtocolResult,
-                                       ShiftTestResult, format_table)
+from sigcnn.shift_test.options import DEFAULT_PROTOCOLS, PROTOCOLS, ShiftTestOptions
+from sigcnn.shift_test.results import (
+                                       AllShiftsResult,
+                                       ConsistencyResult,
+                                       JaggednessResult,
+                                       ProtocolResult,
+                                       ShiftTestResult,
+                                       format_table,
+)
 from sigcnn.shift_test.runs import resumable_shift_test
 
 __all__ = [

@@ -15,10 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sigcnn import metrics
-
-__all__ = ["Evaluator", "accuracy_ci", "first_line", "groups", "interval",
-           "pad_images"]
+__all__ = ["Evaluator", "first_line", "groups", "pad_images"]
 
 
 class Evaluator:
@@ -93,19 +90,8 @@ def pad_images(x, size):
 # Protocol plans (geometry, built before any evaluation)
 # ---------------------------------------------------------------------------
 
-def interval(ci):
-    """(low, high) of a `sigcnn.metrics` interval as floats."""
-    return float(ci.low), float(ci.high)
-
 
 def first_line(e: BaseException) -> str:
     """``Type: first line of the message`` of an exception (at most 400 chars)."""
     text = str(e).strip()
     return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"[:400]
-
-
-def accuracy_ci(correct, key, opts):
-    """Mean of `correct` [N, ...] with a bootstrap interval over images."""
-    ci = metrics.bootstrap_ci(correct, key=key, n_resamples=opts["n_resamples"],
-                              confidence=opts["confidence"])
-    return float(ci.estimate), interval(ci)

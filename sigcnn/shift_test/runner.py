@@ -16,20 +16,24 @@ from __future__ import annotations
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from sigcnn import metrics
 from sigcnn import shifts as _shifts
 from sigcnn._checks import check_key
 from sigcnn._io import to_jsonable
-from sigcnn.shift_test.evaluation import (Evaluator, accuracy_ci, first_line,
-                                          groups, interval, pad_images)
+from sigcnn.shift_test.evaluation import Evaluator, first_line, groups, pad_images
+from sigcnn.shift_test.intervals import bootstrap_mean, wilson
 from sigcnn.shift_test.options import ShiftTestOptions, check_labels
 from sigcnn.shift_test.protocols import PLANS, sweep_frames, sweep_plan
-from sigcnn.shift_test.results import (AllShiftsResult, ConsistencyResult,
-                                       JaggednessResult, ProtocolResult,
-                                       ShiftTestResult, _nested_tuple)
+from sigcnn.shift_test.results import (
+    AllShiftsResult,
+    ConsistencyResult,
+    JaggednessResult,
+    ProtocolResult,
+    ShiftTestResult,
+    _nested_tuple,
+)
 
 __all__ = ["Run"]
 
@@ -333,28 +337,28 @@ class Run:
         conf, nres = opts["confidence"], opts["n_resamples"]
         k_p, k_mac, k_acc = jax.random.split(key, 3)
         if opts["p_ci"] == "binomial":
-            p_ci = metrics.binomial_ci(int(change.sum()), int(change.size),
-                                       confidence=conf)
+            p_ci = wilson(int(change.sum()), int(change.size), confidence=conf)
         else:
-            p_ci = metrics.bootstrap_ci(jnp.asarray(change), key=k_p,
-                                        n_resamples=nres, confidence=conf)
-        mac_ci = metrics.bootstrap_ci(jnp.asarray(mac), key=k_mac,
-                                      n_resamples=nres, confidence=conf)
+            _, p_ci = bootstrap_mean(change, key=k_p, n_resamples=nres,
+                                     confidence=conf)
+        mac_mean, mac_ci = bootstrap_mean(mac, key=k_mac, n_resamples=nres,
+                                          confidence=conf)
         acc = acc_ci = None
         if self.labels is not None:
             top = arrays[f"{plan.name}/top"]
-            correct = (top == self.labels[:, None]).astype(mac.dtype)
-            acc, acc_ci = accuracy_ci(jnp.asarray(correct), k_acc, opts)
+            correct = (top == self.labels[:, None]).astype(np.float64)
+            acc, acc_ci = bootstrap_mean(correct, key=k_acc, n_resamples=nres,
+                                         confidence=conf)
         geometry = dict(record)
         geometry.update(plan.extra)
         geometry["pairs"] = plan.pairs.tolist()
         return ProtocolResult(
                 name=plan.name,
                 p_top1_change=float(change.mean()),
-                p_top1_change_ci=interval(p_ci),
+                p_top1_change_ci=p_ci,
                 p_ci_method=opts["p_ci"],
-                mac=float(mac_ci.estimate),
-                mac_ci=interval(mac_ci),
+                mac=mac_mean,
+                mac_ci=mac_ci,
                 accuracy=acc,
                 accuracy_ci=acc_ci,
                 p_by_pair=tuple(float(v) for v in change.mean(axis=0)),
@@ -368,8 +372,7 @@ class Run:
         n, (h, w) = self.n, self.size
         mode, m = self.opts["consistency"], self.opts["consistency_max_shift"]
         agree = top[:, 0] == top[:, 1]
-        ci = metrics.binomial_ci(int(agree.sum()), int(n),
-                                 confidence=self.opts["confidence"])
+        ci = wilson(int(agree.sum()), int(n), confidence=self.opts["confidence"])
         acc = None
         if self.labels is not None:
             acc = float(np.mean(top == self.labels[:, None]))
@@ -382,7 +385,7 @@ class Run:
             geometry["antialias"] = True
         return ConsistencyResult(
                 mode=mode, max_shift=int(m), consistency=float(agree.mean()),
-                consistency_ci=interval(ci), accuracy=acc, n_images=int(n),
+                consistency_ci=ci, accuracy=acc, n_images=int(n),
                 offsets=_nested_tuple(self.pair_offsets.tolist()),
                 geometry=to_jsonable(geometry), seconds=float(seconds))
 
@@ -400,21 +403,20 @@ class Run:
                       f"earlier ones undecimated and certified)")
         conf = self.opts["confidence"]
         invariant = np.all(top == top[:, :1], axis=1)
-        i_ci = metrics.binomial_ci(int(invariant.sum()), int(n), confidence=conf)
+        i_ci = wilson(int(invariant.sum()), int(n), confidence=conf)
         robust = robust_ci = acc = mean_acc = by_shift = None
         if self.labels is not None:
             correct = top == self.labels[:, None]                          # [N, P]
             ok = np.all(correct, axis=1)
             robust = float(ok.mean())
-            robust_ci = interval(metrics.binomial_ci(int(ok.sum()), int(n),
-                                                      confidence=conf))
+            robust_ci = wilson(int(ok.sum()), int(n), confidence=conf)
             acc, mean_acc = float(correct[:, 0].mean()), float(correct.mean())
             by_shift = _nested_tuple(correct.mean(axis=0).reshape(sy, sx).tolist())
         return AllShiftsResult(
                 method=method, fallback_reason=reason, extent=(int(sy), int(sx)),
                 robust_accuracy=robust, robust_accuracy_ci=robust_ci,
                 invariant_fraction=float(invariant.mean()),
-                invariant_fraction_ci=interval(i_ci),
+                invariant_fraction_ci=i_ci,
                 accuracy=acc, mean_accuracy=mean_acc, accuracy_by_shift=by_shift,
                 n_images=int(n), seconds=float(seconds))
 

@@ -30,8 +30,12 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from sigcnn._checks import (check_finite, check_float_array, check_nhwc,
-                            check_positive_int)
+from sigcnn._checks import (
+    check_finite,
+    check_float_array,
+    check_nhwc,
+    check_positive_int,
+)
 from sigcnn._io import atomic_write, atomic_write_json
 from sigcnn.shift_test.options import ShiftTestOptions
 from sigcnn.shift_test.results import JaggednessResult, ShiftTestResult
