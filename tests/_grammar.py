@@ -160,7 +160,7 @@ def check_phases(f, x, r2, stride, *, select=lambda t: t, follow=((0, 1), (1, 1)
     """Asserts ``f(roll(x, t))[:, i] == r2[:, S*i - sigma*t]`` for a spatial leaf.
 
     For networks that pad circularly with sizes divisible by their strides, the
-    undecimated map's phases are the strided responses to shifted inputs (DESIGN.md).
+    undecimated map's phases are the strided responses to shifted inputs (docs/architecture.md).
     `select` picks the leaf from f's output (and from r2 / stride). follow[a] =
     (input axis k, sign sigma) for leaf axis 1 + a: the input axis (0: H, 1: W)
     that leaf axis follows, and -1 where the map was flipped (a flipped map moves

@@ -14,7 +14,7 @@ from sigcnn import ops, spectra
 MODULES = ["sigcnn", "sigcnn.ops", "sigcnn.spectra", "sigcnn.data",
            "sigcnn.data.synthetic", "sigcnn._checks"]
 
-# Positional-by-contract second parameters (DESIGN.md's API contract), and
+# Positional-by-contract second parameters (the API contract in docs/architecture.md), and
 # fourier_upsample / nyquist_mask, which mirror the contracted (r2, stride) form.
 POSITIONAL_BY_CONTRACT = {
     "polyphase": "stride", "fourier_shift": "shift", "aliasing_ratio": "stride",
@@ -74,7 +74,7 @@ def test_options_are_keyword_only(name):
 
 
 def test_contract_signatures():
-    # DESIGN.md: these are called positionally by users and by the docs.
+    # docs/architecture.md: these are called positionally by users and by the docs.
     def positional(fn):
         return [p.name for p in inspect.signature(fn).parameters.values()
                 if p.kind is p.POSITIONAL_OR_KEYWORD]

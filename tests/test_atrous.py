@@ -1,6 +1,6 @@
 """Tests of sigcnn.atrous: undecimate and all_shifts on networks in four styles.
 
-The identities under test (DESIGN.md):
+The identities under test (docs/architecture.md):
 
     f(x) == r2[:, ::sy, ::sx]                                    (any padding)
     f(roll(x, t))[:, i] == r2[:, S*i - t]                        (circular padding)
@@ -254,7 +254,7 @@ def test_reflect_and_wrap_equal_naive(padding, hw):
 
 
 def test_r2_gives_the_response_to_every_shift():
-    # DESIGN.md: r(roll(x, t))[i] == r2(x)[S*i - t] with circular padding.
+    # docs/architecture.md: r(roll(x, t))[i] == r2(x)[S*i - t] with circular padding.
     f = _nets.circular_vgg(9, spatial=True)
     x = _x((1, 16, 8, 3))
     r2, s = undecimate(f)(x)

@@ -10,7 +10,7 @@ H <-> W transposes, crops, jnp.pad of a map, nearest / linear upsampling
 (jnp.repeat, broadcast + reshape, jax.image.resize), downsampling
 jax.image.resize, space-to-depth, squeeze-and-excitation, lax.scan over blocks,
 lax.cond / lax.switch; ending in a spatial map, global pooling + dense logits, or
-both. Properties (DESIGN.md, and the interpreter's contract):
+both. Properties (docs/architecture.md, and the interpreter's contract):
 
 1. ``f(x) == r2[:, ::sy, ::sx]`` for every leaf, any padding and size, or a
    NotImplementedError naming the primitive or the source line;

@@ -368,7 +368,7 @@ def test_atrous_stack_reflect_needs_size_one_more_than_multiple():
 
 
 def test_circular_stack_shift_equivariance_for_every_shift():
-    # DESIGN.md: r(roll(x, t))[i] == r2(x)[S*i - t], i.e. every polyphase
+    # docs/architecture.md: r(roll(x, t))[i] == r2(x)[S*i - t], i.e. every polyphase
     # component of r2 is the strided response to one of the S x S shifts.
     x = np.random.default_rng(3).normal(size=(1, 16, 16, 2))
     layers = _fixed_layers()

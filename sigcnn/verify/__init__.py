@@ -7,7 +7,7 @@ and the raw numbers (including the tolerance used) in a JSON-friendly ``detail``
 dict. :func:`run_all` runs the whole suite; :func:`checks_to_json` turns its result
 into plain dicts.
 
-The facts checked (see DESIGN.md, "The one idea"):
+The facts checked (see docs/architecture.md and the README, "The one idea"):
 
 * à trous identity: a strided stack r equals its undecimated stack r2 (stride 1,
   each op dilated by the product of the strides in front of it) sampled at the
