@@ -32,7 +32,14 @@ import jax
 import numpy as np
 
 from sigcnn import atrous, spectra
-from sigcnn._checks import check_finite, check_float_array, check_nhwc
+from sigcnn._checks import (
+    check_bool,
+    check_finite,
+    check_float_array,
+    check_nhwc,
+    check_nonempty,
+    check_positive_int,
+)
 
 __all__ = [
     "DecimationPoint",
@@ -102,6 +109,7 @@ class LayerSpectrum:
 
     def to_dict(self, *, include_spectrum: bool = False) -> dict:
         """JSON-serialisable dict; the 2-D spectrum only if asked for."""
+        include_spectrum = check_bool("include_spectrum", include_spectrum)
         d = {
             "name": self.name,
             "shape": list(self.shape),
@@ -143,6 +151,7 @@ class LayerSpectra:
             f"no layer named {name!r}; layers: {[l.name for l in self.layers]}")
 
     def to_dict(self, *, include_spectrum: bool = False) -> dict:
+        include_spectrum = check_bool("include_spectrum", include_spectrum)
         return {
             "input_shape": list(self.input_shape),
             "layers": [l.to_dict(include_spectrum=include_spectrum)
@@ -184,8 +193,11 @@ def layer_spectra(f: Callable[[jax.Array], Mapping[str, Any]], x,
       f: callable x [N, H, W, C] -> dict (or other mapping) of named NHWC feature
         maps, e.g. ``model.taps`` of a :mod:`sigcnn.models` network or the user's
         own function returning each block's output.
-      x: float array, shape [N, H, W, C]: the input batch (natural images, say).
-      bins: number of rings of the radial profiles (default: half the map size).
+      x: float array, shape [N, H, W, C] with no empty axis and finite values:
+        the input batch (natural images, say). float16 / bfloat16 maps are
+        measured in float32 (see :mod:`sigcnn.spectra`).
+      bins: None or a positive int; number of rings of the radial profiles
+        (default: half the map size).
 
     Returns:
       :class:`LayerSpectra`: one :class:`LayerSpectrum` per named map, in f's
@@ -193,10 +205,14 @@ def layer_spectra(f: Callable[[jax.Array], Mapping[str, Any]], x,
 
     Raises:
       TypeError: if f's output is not a mapping of arrays, or x is not float.
-      ValueError: if x is not rank 4, or a named map is not spatial (it has no
-        undecimated form, e.g. logits after global pooling).
+      ValueError: if x is not rank 4, has an empty axis or holds NaN/Inf,
+        `bins` is not a positive int, or a named map is not spatial (it has no
+        undecimated form, e.g. logits after global pooling) or is empty.
       NotImplementedError: from :func:`sigcnn.undecimate` for networks that cannot
-        be undecimated (data-dependent downsampling).
+        be undecimated (data-dependent downsampling, resampling such as
+        ``jax.image.resize``): the same error, naming the primitive and the
+        source line, as ``sigcnn.undecimate(f)(x)`` raises. ``sigcnn.all_shifts``
+        evaluates such networks exactly.
 
     Examples:
       >>> import jax, jax.numpy as jnp, sigcnn as sc
@@ -211,6 +227,11 @@ def layer_spectra(f: Callable[[jax.Array], Mapping[str, Any]], x,
     """
     x = check_float_array("x", x)
     x = check_nhwc("x", x)
+    check_nonempty("x", x, (0, 1, 2, 3),
+                   what=" (the measures average over samples and channels)")
+    if bins is not None:
+        bins = check_positive_int("bins", bins)
+    check_finite("x", x)
     names = []
 
     def keep_order(x):  # pytrees sort dict keys; keep f's own order
@@ -231,6 +252,17 @@ def layer_spectra(f: Callable[[jax.Array], Mapping[str, Any]], x,
                 f"`f` output {name!r} must be an NHWC feature map [N, h, w, C]; "
                 f"got shape {shape}.")
     r2s, strides, raw_points = atrous.undecimate_with_points(f, x)
+    for name in names:
+        if getattr(r2s[name], "size", 1) == 0:
+            raise ValueError(
+                f"`f` output {name!r} is empty (undecimated shape "
+                f"{tuple(r2s[name].shape)}); its spectra are undefined.")
+    for p in raw_points:
+        if p["signal"].size == 0:
+            raise ValueError(
+                f"`f` decimates an empty map ({p['primitive']} at {p['where']}, "
+                f"signal shape {tuple(p['signal'].shape)}); its spectra are "
+                f"undefined.")
     points = tuple(
         DecimationPoint(index=i, primitive=p["primitive"], where=p["where"],
                         input_stride=p["input_stride"], stride=p["stride"],

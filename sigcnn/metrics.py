@@ -7,12 +7,21 @@ every axis but the last; ``reduce=False`` returns the per-entry values instead
 (shape ``logits.shape[:-1]``) so that callers can bootstrap over samples.
 
 Ties in the top-1 class resolve to the first (lowest) class index, as
-``jnp.argmax`` does. NaN logits are not checked; ``jnp.argmax`` treats NaN as
-the largest value.
+``jnp.argmax`` does.
+
+Bad values are refused for concrete arrays: logits (and features, bootstrap
+values) holding NaN or Inf raise ``ValueError``, and so do logits whose rows
+all lie in [0, 1] and sum to 1 (K >= 2): those are probabilities, and MAC
+would apply a second softmax to them; pass ``jnp.log(p)`` instead. Empty
+inputs (no sample, no shift, no class) raise ``ValueError`` rather than
+returning a NaN mean over nothing.
 
 The functions are pure jnp code and work under ``jax.jit`` and ``jax.vmap``.
-Argument checks use shapes and dtypes; value checks (label range, binomial
-counts, empty masks) run only on concrete (non-traced) arrays.
+Argument checks use shapes and dtypes; value checks (finite values, logits
+that look like probabilities, label range, binomial counts, empty masks) run
+only on concrete (non-traced) arrays: inside ``jax.jit`` nothing about the
+values can be checked, and NaN logits there give what ``jnp.argmax`` does
+(it treats NaN as the largest value).
 
 References:
   Azulay & Weiss, "Why do deep convolutional networks generalize so poorly to
@@ -37,8 +46,17 @@ import numpy as np
 from jax.scipy.special import betainc
 from jax.scipy.stats import norm
 
-from sigcnn._checks import (as_pair, check_choice, check_float_array,
-                             check_positive_int)
+from sigcnn._checks import (
+    as_pair,
+    check_bool,
+    check_choice,
+    check_finite,
+    check_float_array,
+    check_key,
+    check_logit_values,
+    check_positive_int,
+    is_traced,
+)
 
 __all__ = [
         "ConfidenceInterval",
@@ -73,7 +91,7 @@ class ConfidenceInterval(NamedTuple):
 # ---------------------------------------------------------------------------
 
 
-def _check_logits(name: str, logits: Any):
+def _check_logits(name: str, logits: Any, *, values: bool = True):
     logits = check_float_array(name, logits)
     if logits.ndim < 2:
         raise ValueError(
@@ -87,23 +105,25 @@ def _check_logits(name: str, logits: Any):
         raise ValueError(
                 f"`{name}` must hold at least one sample; got shape "
                 f"{tuple(logits.shape)}.")
+    if values:
+        check_logit_values(name, logits)
     return logits
 
 
 def _check_pair(logits_a: Any, logits_b: Any):
-    a = _check_logits("logits_a", logits_a)
-    b = _check_logits("logits_b", logits_b)
+    a = _check_logits("logits_a", logits_a, values=False)
+    b = _check_logits("logits_b", logits_b, values=False)
     if a.shape != b.shape:
         raise ValueError(
                 f"`logits_a` and `logits_b` must have the same shape; got "
                 f"{tuple(a.shape)} and {tuple(b.shape)}.")
+    check_logit_values("logits_a", a)
+    check_logit_values("logits_b", b)
     return a, b
 
 
 def _check_reduce(reduce: Any) -> bool:
-    if not isinstance(reduce, (bool, np.bool_)):
-        raise TypeError(f"`reduce` must be a bool; got {reduce!r}.")
-    return bool(reduce)
+    return check_bool("reduce", reduce)
 
 
 def _check_labels(labels: Any, logits) -> jax.Array:
@@ -209,7 +229,9 @@ def p_top1_change(logits_a, logits_b, *, reduce: bool = True):
 
     Raises:
       TypeError: if the logits are not float arrays or `reduce` is not a bool.
-      ValueError: if the shapes differ or are not [N, ..., K] with K >= 1.
+      ValueError: if the shapes differ or are not [N, ..., K] with K >= 1 and
+        no empty axis, or (concrete arrays) the logits hold NaN/Inf or look
+        like probabilities (rows in [0, 1] summing to 1).
 
     Examples:
       >>> import jax.numpy as jnp
@@ -245,7 +267,9 @@ def consistency(logits_a, logits_b, *, reduce: bool = True):
 
     Raises:
       TypeError: if the logits are not float arrays or `reduce` is not a bool.
-      ValueError: if the shapes differ or are not [N, ..., K] with K >= 1.
+      ValueError: if the shapes differ or are not [N, ..., K] with K >= 1 and
+        no empty axis, or (concrete arrays) the logits hold NaN/Inf or look
+        like probabilities (rows in [0, 1] summing to 1).
 
     Examples:
       >>> import jax.numpy as jnp
@@ -282,7 +306,9 @@ def mean_abs_change(logits_a, logits_b, *, reduce: bool = True):
 
     Raises:
       TypeError: if the logits are not float arrays or `reduce` is not a bool.
-      ValueError: if the shapes differ or are not [N, ..., K] with K >= 1.
+      ValueError: if the shapes differ or are not [N, ..., K] with K >= 1 and
+        no empty axis, or (concrete arrays) the logits hold NaN/Inf or look
+        like probabilities (rows in [0, 1] summing to 1).
 
     Examples:
       >>> import jax.numpy as jnp
@@ -319,7 +345,8 @@ def accuracy(logits, labels, *, reduce: bool = True):
 
     Raises:
       TypeError: if `logits` is not float or `labels` not an integer array.
-      ValueError: if the shapes do not match or a label is out of range.
+      ValueError: if the shapes do not match, a label is out of range, or
+        (concrete arrays) the logits hold NaN/Inf or look like probabilities.
     """
     logits = _check_logits("logits", logits)
     labels = _check_labels(labels, logits)
@@ -345,7 +372,8 @@ def robust_accuracy(logits, labels, *, reduce: bool = True):
 
     Raises:
       TypeError: if `logits` is not float or `labels` not an integer array.
-      ValueError: if the shapes do not match or a label is out of range.
+      ValueError: if the shapes do not match, a label is out of range, or
+        (concrete arrays) the logits hold NaN/Inf or look like probabilities.
 
     References:
       Michaeli, Michaeli & Soudry, "Alias-Free Convnets: Fractional Shift
@@ -370,7 +398,8 @@ def true_class_probability(logits, labels):
 
     Raises:
       TypeError: if `logits` is not float or `labels` not an integer array.
-      ValueError: if the shapes do not match or a label is out of range.
+      ValueError: if the shapes do not match, a label is out of range, or
+        (concrete arrays) the logits hold NaN/Inf or look like probabilities.
 
     References:
       Azulay & Weiss, JMLR 2019, Figure 1.
@@ -532,7 +561,10 @@ def eqt_psnr(features_a, features_b, *, mask=None, peak=None,
 
     With ``reduce=True`` the MSE is pooled over all samples before the log
     (as StyleGAN3 accumulates it over its 50k samples); with ``reduce=False``
-    each sample gets its own PSNR. A zero MSE gives ``inf``.
+    each sample gets its own PSNR. A zero MSE gives ``inf``. With
+    ``peak=None``, a `features_a` that is constant over its valid entries
+    (range 0) raises ``ValueError`` instead of returning ``-inf`` (concrete
+    arrays only).
 
     Args:
       features_a: float array, shape [N, ...], e.g. [N, H, W, C].
@@ -550,7 +582,8 @@ def eqt_psnr(features_a, features_b, *, mask=None, peak=None,
       TypeError: if the features are not float arrays, `mask` is not boolean
         or `reduce` not a bool.
       ValueError: if the shapes differ, `mask` does not broadcast, it selects
-        no entry of some sample, or `peak` is not positive.
+        no entry of some sample, `peak` is not positive, the features hold
+        NaN/Inf, or `peak` is None and `features_a` is constant.
 
     References:
       Karras et al., "Alias-Free Generative Adversarial Networks", NeurIPS 2021
@@ -604,7 +637,17 @@ def eqt_psnr(features_a, features_b, *, mask=None, peak=None,
         if isinstance(peak, (bool, np.bool_)) or not isinstance(
                 peak, numbers.Real) or not np.isfinite(peak) or peak <= 0:
             raise ValueError(f"`peak` must be None or a positive float; got {peak!r}.")
+    check_finite("features_a", a)
+    check_finite("features_b", b)
     dt = _float_dtype(a)
+    if peak is None and not (is_traced(a) or is_traced(m)):
+        span = float(jnp.max(jnp.where(m, a, -jnp.inf))
+                     - jnp.min(jnp.where(m, a, jnp.inf)))
+        if span == 0:
+            raise ValueError(
+                    "`features_a` is constant over the valid entries, so its range "
+                    "(the default `peak`) is 0 and the PSNR is undefined; pass "
+                    "`peak` (the signal range, e.g. peak=2 for images in [-1, 1]).")
     return _psnr_kernel(a.astype(dt), b.astype(dt), m,
                         None if peak is None else jnp.asarray(peak, dt), reduce)
 
@@ -751,7 +794,8 @@ def bootstrap_ci(values, *, key, n_resamples: int = 2000,
     Args:
       values: float array, shape [N] or [N, ...]; per-sample values such as
         ``mean_abs_change(a, b, reduce=False)``.
-      key: a JAX PRNG key.
+      key: a single JAX PRNG key, ``jax.random.key(seed)`` or the legacy
+        ``jax.random.PRNGKey(seed)``.
       n_resamples: positive int; number of bootstrap resamples.
       confidence: float in (0, 1).
 
@@ -759,9 +803,9 @@ def bootstrap_ci(values, *, key, n_resamples: int = 2000,
       ``ConfidenceInterval(estimate=mean(values), low, high)``, float scalars.
 
     Raises:
-      TypeError: if `values` is not a float array.
-      ValueError: if `values` is empty or `n_resamples`/`confidence` is
-        invalid.
+      TypeError: if `values` is not a float array or `key` not a PRNG key.
+      ValueError: if `values` is empty or holds NaN/Inf, `key` is a batch of
+        keys, or `n_resamples`/`confidence` is invalid.
 
     References:
       Efron & Tibshirani, "An Introduction to the Bootstrap", Chapman & Hall,
@@ -774,10 +818,8 @@ def bootstrap_ci(values, *, key, n_resamples: int = 2000,
                 f"axis; got {tuple(values.shape)}.")
     n_resamples = check_positive_int("n_resamples", n_resamples)
     confidence = _check_confidence(confidence)
-    if key is None or not hasattr(key, "dtype"):
-        raise TypeError(
-                f"`key` must be a JAX PRNG key, e.g. `jax.random.key(0)`; got "
-                f"{key!r}.")
+    key = check_key("key", key)
+    check_finite("values", values)
     dt = _float_dtype(values)
     rows = values.astype(dt).reshape(values.shape[0], -1).mean(axis=1)
     return _bootstrap_kernel(rows, key, n_resamples,

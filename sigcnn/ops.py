@@ -28,6 +28,15 @@ strided map wraps after ``ceil(H / P)`` samples, the undecimated one after H); f
 ``"reflect"``, P must divide ``H - 1`` and ``W - 1`` (else the two grids mirror
 about different last samples and the far edge differs).
 
+Inputs: float arrays (integer, bool and complex ones are refused). In the
+convolutions and pooling, NaN and Inf propagate locally as IEEE arithmetic says
+and are not checked (these ops are building blocks called inside networks, where
+a check would cost a device synchronisation per call); `ideal_lowpass`, whose FFT
+would spread one NaN over the whole image, refuses them for concrete inputs. Empty batches or channel sets (N = 0 or C = 0) give empty outputs of the
+right shape; an empty spatial axis (H = 0 or W = 0) raises ``ValueError``, as
+does a convolution of an input with no channels. `polyphase` and `unpolyphase`
+are pure rearrangements and return empty arrays for any empty axis.
+
 Unlike lax's ``"SAME"`` string, whose padding depends on the stride and shifts the
 sampling phase by one pixel on even sizes, these modes never move the sampling grid.
 
@@ -52,8 +61,10 @@ from jax import lax
 from sigcnn._checks import (
     as_pair,
     check_choice,
+    check_finite,
     check_float_array,
     check_nhwc,
+    check_nonempty,
     check_positive_int,
 )
 
@@ -151,6 +162,7 @@ def pad(x, window, *, dilation=1, padding: Padding = "zero", value=0.0):
     window = as_pair("window", window)
     dilation = as_pair("dilation", dilation)
     x = check_nhwc("x", x)
+    check_nonempty("x", x, (1, 2))
     _validate_padding(padding, x, window, dilation, "pad")
     return _pad(x, window, dilation, padding, value)
 
@@ -173,6 +185,7 @@ def _check_inputs(x, stride, dilation, padding):
     check_choice("padding", padding, PADDING_MODES)
     x = check_nhwc("x", x)
     x = check_float_array("x", x)
+    check_nonempty("x", x, (1, 2))
     return x, stride, dilation
 
 
@@ -215,6 +228,14 @@ def conv(x, kernel, *, stride=1, dilation=1, padding: Padding = "zero"):
             f"(HWIO); got shape {tuple(kernel.shape)}.")
     kh, kw, kin, kout = kernel.shape
     cin = x.shape[3]
+    if cin == 0:
+        raise ValueError(
+            f"`x` must have at least one channel for a convolution; got shape "
+            f"{tuple(x.shape)} (C_in = 0).")
+    if kh < 1 or kw < 1:
+        raise ValueError(
+            f"`kernel` must have at least one tap per spatial axis; got shape "
+            f"{tuple(kernel.shape)}.")
     if kin < 1 or cin % kin or kout % (cin // kin):
         raise ValueError(
             f"`kernel` shape {tuple(kernel.shape)} does not fit `x` with {cin} "
@@ -416,7 +437,9 @@ def unpolyphase(components):
       array x, shape [N, sy*H', sx*W', C], with ``x[:, py::sy, px::sx] ==
       components[:, py, px]``.
     """
-    if getattr(components, "ndim", None) != 6:
+    if not hasattr(components, "ndim"):
+        components = np.asarray(components)
+    if components.ndim != 6:
         raise ValueError(
             f"`components` must have rank 6 and layout [N, sy, sx, H', W', C]; "
             f"got shape {tuple(np.shape(components))}.")
@@ -469,12 +492,21 @@ def ideal_lowpass(x, *, cutoff):
       cutoff: c or (cy, cx), in (0, 0.5] cycles/pixel.
 
     Returns:
-      float array, shape [N, H, W, C].
+      float array, shape [N, H, W, C], dtype of x (float16 / bfloat16 x is
+      filtered in float32 and cast back).
+
+    Raises:
+      ValueError: if x is not rank 4, has H = 0 or W = 0, holds NaN/Inf
+        (concrete x only: one NaN would spread over the whole image), or
+        `cutoff` is invalid.
+      TypeError: if x is not a real float array.
     """
     x = check_float_array("x", x)
     x = check_nhwc("x", x)
+    check_nonempty("x", x, (1, 2))
     h, w = x.shape[1], x.shape[2]
     mask = lowpass_mask((h, w), cutoff)
+    check_finite("x", x)   # one NaN would spread over the whole image
     spec = jnp.fft.fft2(x, axes=(1, 2))
     out = jnp.fft.ifft2(spec * jnp.asarray(mask)[None, :, :, None], axes=(1, 2))
     return jnp.real(out).astype(x.dtype)

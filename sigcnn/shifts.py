@@ -1,6 +1,7 @@
 """Shift protocols and shift schedules, with their exact geometry.
 
-Images are NHWC float arrays [N, H, W, C]. Conventions:
+Images are NHWC float arrays [N, H, W, C] with no empty axis and finite values
+(the protocols raise ``ValueError`` otherwise). Conventions:
 
 * A shift by t = (ty, tx) means ``jnp.roll(x, (ty, tx), axis=(1, 2))``: content
   moves down by ty rows and right by tx columns.
@@ -44,8 +45,18 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from sigcnn._checks import (as_pair, check_choice, check_finite,
-                            check_float_array, check_nhwc, check_positive_int)
+from sigcnn._checks import (
+    as_pair,
+    check_bool,
+    check_choice,
+    check_finite,
+    check_float_array,
+    check_key,
+    check_nhwc,
+    check_nonempty,
+    check_positive_int,
+    is_traced,
+)
 from sigcnn.spectra import fourier_shift
 
 __all__ = [
@@ -181,6 +192,7 @@ class Schedule:
 def _check_images(name: str, x):
     x = check_float_array(name, x)
     x = check_nhwc(name, x)
+    check_nonempty(name, x, (0, 1, 2, 3))
     check_finite(name, x)
     return x
 
@@ -271,9 +283,7 @@ def _check_fill(fill: Any, channels: int):
 
 
 def _check_bool(name: str, v: Any) -> bool:
-    if not isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be a bool; got {v!r}.")
-    return bool(v)
+    return check_bool(name, v)
 
 
 def _check_nonneg_int(name: str, v: Any) -> int:
@@ -293,10 +303,12 @@ def circular_shift(x, shift):
     Args:
       x: float array, shape [N, H, W, C].
       shift: pair (ty, tx) of ints, or an int array of shape [2] (may be traced).
+        A concrete shift is reduced modulo (H, W) on the host first, so any
+        Python int (e.g. 10**12) rolls exactly.
 
     Returns:
       array, shape [N, H, W, C]; ``out[:, i, j] = x[:, (i - ty) % H,
-      (j - tx) % W]``.
+      (j - tx) % W]`` (empty arrays roll to themselves).
 
     Raises:
       TypeError: if `x` is not a float array.
@@ -310,12 +322,20 @@ def circular_shift(x, shift):
                 and jnp.ndim(s) == 0) for s in shift):
             raise ValueError(
                     f"`shift` must be a pair (ty, tx) of ints; got {shift!r}.")
-        shift = jnp.stack([jnp.asarray(s) for s in shift])
-    shift = jnp.asarray(shift)
-    if shift.shape != (2,) or not jnp.issubdtype(shift.dtype, jnp.integer):
+        if any(is_traced(s) for s in shift):
+            shift = jnp.stack([jnp.asarray(s) for s in shift])
+        else:  # Python ints may not fit int32: reduce them on the host first
+            shift = np.array([int(s) for s in shift], dtype=object)
+            shift = np.mod(shift, np.maximum(x.shape[1:3], 1)).astype(np.int64)
+    elif not hasattr(shift, "dtype"):
+        shift = np.asarray(shift)
+    if tuple(shift.shape) != (2,) or not jnp.issubdtype(shift.dtype, jnp.integer):
         raise ValueError(
                 f"`shift` must be a pair (ty, tx) of ints; got an array of shape "
-                f"{shift.shape} and dtype {shift.dtype}.")
+                f"{tuple(shift.shape)} and dtype {np.dtype(shift.dtype).name}.")
+    if not is_traced(shift):
+        shift = np.mod(np.asarray(shift, np.int64), np.maximum(x.shape[1:3], 1))
+    shift = jnp.asarray(shift)
     return jnp.roll(x, (shift[0], shift[1]), axis=(1, 2))
 
 
@@ -335,7 +355,9 @@ def translate(x, shifts, *, method: str = "circular"):
     Args:
       x: float array, shape [N, H, W, C].
       shifts: shifts (ty, tx), shape [T, 2] (shared) or [N, T, 2] (per
-        sample); ints for ``"circular"``, reals for ``"fourier"``.
+        sample); ints for ``"circular"``, finite reals for ``"fourier"``. They
+        are reduced modulo (H, W) in int64 / float64 before the computation, so
+        huge shifts are exact (the record keeps the shifts as given).
       method: ``"circular"`` (``jnp.roll``) or ``"fourier"`` (`fourier_shift`:
         the periodic band-limited interpolant, equal to the roll for integer
         shifts).
@@ -355,7 +377,11 @@ def translate(x, shifts, *, method: str = "circular"):
     method = check_choice("method", method, ("circular", "fourier"))
     arr, per_sample = _as_offsets("shifts", shifts, x.shape[0],
                                   integer=method == "circular")
-    frames = _translate_frames(x, jnp.asarray(arr, x.dtype if method == "fourier"
+    # Both translations are periodic in (H, W): reduce in int64 / float64 on the
+    # host, before the cast to int32 or to x's dtype can lose the shift.
+    period = np.array([x.shape[1], x.shape[2]])
+    red = np.mod(arr, period.astype(arr.dtype))
+    frames = _translate_frames(x, jnp.asarray(red, x.dtype if method == "fourier"
                                               else jnp.int32), method)
     size = (x.shape[1], x.shape[2])
     record = ShiftRecord(
@@ -919,8 +945,9 @@ def sweep_schedule(n_steps: int, *, axis: str = "horizontal", start=(0, 0),
     axis = check_choice("axis", axis, ("horizontal", "vertical", "diagonal"))
     if not (isinstance(start, (tuple, list)) and len(start) == 2 and all(
             isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-            for v in start)):
-        raise ValueError(f"`start` must be a pair (oy, ox) of numbers; got {start!r}.")
+            and np.isfinite(v) for v in start)):
+        raise ValueError(
+                f"`start` must be a pair (oy, ox) of finite numbers; got {start!r}.")
     if isinstance(step, (bool, np.bool_)) or not isinstance(
             step, numbers.Real) or step == 0 or not np.isfinite(step):
         raise ValueError(f"`step` must be a nonzero number; got {step!r}.")
@@ -944,7 +971,8 @@ def random_pair_schedule(key, n: int, *, max_offset=32,
     ``min_offset=-m, max_offset=m`` with `translate`.
 
     Args:
-      key: a JAX PRNG key.
+      key: a single JAX PRNG key, ``jax.random.key(seed)`` or the legacy
+        ``jax.random.PRNGKey(seed)``.
       n: positive int; number of samples N.
       max_offset: int or pair; exclusive upper bound per axis.
       min_offset: int or pair; inclusive lower bound per axis.
@@ -954,16 +982,14 @@ def random_pair_schedule(key, n: int, *, max_offset=32,
 
     Raises:
       TypeError: if `key` is not a PRNG key.
-      ValueError: if `n` or the bounds are malformed or empty.
+      ValueError: if `key` is a batch of keys, or `n` or the bounds are
+        malformed or empty.
 
     References:
       Zhang, ICML 2019 (consistency, ``main.py -es`` of adobe/antialiased-cnns).
     """
     n = check_positive_int("n", n)
-    if key is None or not hasattr(key, "dtype"):
-        raise TypeError(
-                f"`key` must be a JAX PRNG key, e.g. `jax.random.key(0)`; got "
-                f"{key!r}.")
+    key = check_key("key", key)
 
     def pair(name, v):
         if _is_int(v):

@@ -5,6 +5,24 @@ H and W on the periodic grid (DFT), with frequencies in cycles/pixel in
 ``np.fft.fftfreq`` order (``[0, 1/H, ..., -1/H]``). A 1-D signal of length W is an
 image with H = 1: pass ``x[None, None, :, None]`` and ``stride=(1, s)``.
 
+Dtypes: FFTs need float32 or float64, so float16 and bfloat16 inputs are
+computed in float32. The measures (:func:`power_spectrum`,
+:func:`aliasing_ratio`, :func:`shiftability_error`) then return float32; the
+transforms (:func:`fourier_shift`, :func:`fourier_upsample`) return the input
+dtype, cast back from the float32 result.
+
+Empty inputs: H = 0 or W = 0 raises ``ValueError`` everywhere (there is no
+spectrum). The transforms return empty arrays of the right shape for N = 0 or
+C = 0; the measures that reduce over N and C (the two ratios and the reduced
+power spectrum) raise ``ValueError`` then, rather than returning a NaN mean
+over nothing or a meaningless 0.
+
+The two energy ratios are scale-invariant: the mean-removed signal is divided
+by its largest magnitude before squaring, so ``r2 * 1e30`` and ``r2 * 1e-30``
+in float32 give the ratio of ``r2`` (no overflow to inf or underflow to 0).
+Subnormal inputs (below about 1e-38 in float32) may be flushed to zero by XLA
+and then read as an all-zero map, whose ratios are 0.
+
 The two measures at the heart of sigcnn, for an undecimated response r2 whose
 strided version is ``r = r2[:, ::sy, ::sx]``:
 
@@ -28,10 +46,21 @@ References:
 
 from __future__ import annotations
 
+import numbers
+
 import jax.numpy as jnp
 import numpy as np
 
-from sigcnn._checks import as_pair, check_finite, check_float_array, check_nhwc
+from sigcnn._checks import (
+    as_pair,
+    check_bool,
+    check_finite,
+    check_float_array,
+    check_nhwc,
+    check_nonempty,
+    check_positive_int,
+    is_traced,
+)
 
 __all__ = [
     "aliasing_ratio",
@@ -46,11 +75,22 @@ __all__ = [
 ]
 
 
-def _check_signal(name, x):
+def _check_signal(name, x, *, reduces: bool = False):
+    """Validated x, in at least float32 (FFTs do not take half precision)."""
     x = check_float_array(name, x)
     x = check_nhwc(name, x)
+    check_nonempty(name, x, (1, 2))
+    if reduces:
+        check_nonempty(name, x, (0, 3),
+                       what=" (the measure sums over samples and channels)")
     check_finite(name, x)
-    return x
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+def _normalized(x):
+    """x / max|x| (x unchanged where it is all zero): squares stay in range."""
+    scale = jnp.max(jnp.abs(x))
+    return x / jnp.where(scale > 0, scale, jnp.ones_like(scale))
 
 
 def _check_stride(stride, shape, *, divides):
@@ -101,6 +141,7 @@ def nyquist_mask(shape, stride) -> np.ndarray:
     if len(shape) != 2:
         raise ValueError(
             f"`shape` must be (H, W) or an NHWC shape; got {shape!r}.")
+    shape = as_pair("shape", shape)
     sy, sx = as_pair("stride", stride)
     ky = np.abs(np.fft.fftfreq(shape[0]) * shape[0]).round().astype(np.int64)
     kx = np.abs(np.fft.fftfreq(shape[1]) * shape[1]).round().astype(np.int64)
@@ -115,17 +156,25 @@ def power_spectrum(x, *, remove_mean: bool = True, reduce: bool = True):
 
     Args:
       x: float array, shape [N, H, W, C].
-      remove_mean: subtract each image-channel's spatial mean first (drops DC).
-      reduce: if True, average over N and C.
+      remove_mean: bool; subtract each image-channel's spatial mean first
+        (drops DC).
+      reduce: bool; if True, average over N and C.
 
     Returns:
       float array, shape [H, W] if ``reduce`` else [N, H, W, C], in
       ``np.fft.fftfreq`` order (use ``np.fft.fftshift`` to centre it for plots).
+      Its dtype is that of x, or float32 for float16 / bfloat16 x (computed in
+      float32). Powers beyond the dtype's range (float32 amplitudes above about
+      1e18) overflow to inf.
 
     Raises:
-      ValueError: if x is not rank 4 or holds NaN/Inf. TypeError: non-float x.
+      ValueError: if x is not rank 4, has H = 0 or W = 0 (or N = 0 or C = 0
+        with ``reduce=True``), or holds NaN/Inf.
+      TypeError: non-float x, or `remove_mean` / `reduce` not a bool.
     """
-    x = _check_signal("x", x)
+    remove_mean = check_bool("remove_mean", remove_mean)
+    reduce = check_bool("reduce", reduce)
+    x = _check_signal("x", x, reduces=reduce)
     if remove_mean:
         x = _center(x)
     h, w = x.shape[1], x.shape[2]
@@ -137,6 +186,7 @@ def power_spectrum(x, *, remove_mean: bool = True, reduce: bool = True):
 def _outside_fraction(x, stride):
     """Energy fraction of x outside the open Nyquist box (rfft with weights)."""
     h, w = x.shape[1], x.shape[2]
+    x = _normalized(x)
     p = jnp.abs(jnp.fft.rfft2(x, axes=(1, 2))) ** 2
     e = jnp.sum(p, axis=(0, 3))                       # [H, W//2 + 1]
     wt = np.full(w // 2 + 1, 2.0)
@@ -147,7 +197,9 @@ def _outside_fraction(x, stride):
     e = e * jnp.asarray(wt, e.dtype)[None, :]
     total = jnp.sum(e)
     outside = jnp.sum(jnp.where(jnp.asarray(inside), 0.0, e))
-    return jnp.where(total > 0, outside / jnp.where(total > 0, total, 1.0), 0.0)
+    ratio = outside / jnp.where(total > 0, total, 1.0)
+    # the two sums round differently: keep the fraction in [0, 1]
+    return jnp.where(total > 0, jnp.clip(ratio, 0.0, 1.0), 0.0)
 
 
 def aliasing_ratio(r2, stride):
@@ -164,8 +216,14 @@ def aliasing_ratio(r2, stride):
       stride: s or (sy, sx): the stride at which r2 is sampled.
 
     Returns:
-      float scalar in [0, 1]: 0 for a band-limited r2, 1 for a tone above Nyquist,
-      0 for a constant r2.
+      float scalar in [0, 1] (float32 for float16 / bfloat16 r2, which is
+      computed in float32): 0 for a band-limited r2, 1 for a tone above
+      Nyquist, 0 for a constant (or all-zero) r2, which has no energy to alias.
+      Scale-invariant: r2 is divided by its largest magnitude first.
+
+    Raises:
+      ValueError: if r2 is not rank 4, has an empty axis, or holds NaN/Inf.
+      TypeError: if r2 is not a real float array.
 
     Examples:
       >>> import jax.numpy as jnp, sigcnn as sc
@@ -179,7 +237,7 @@ def aliasing_ratio(r2, stride):
     References:
       Azulay & Weiss, JMLR 2019, §3 (energy above the Nyquist rate of r2).
     """
-    r2 = _check_signal("r2", r2)
+    r2 = _check_signal("r2", r2, reduces=True)
     stride = _check_stride(stride, r2.shape, divides=False)
     return _outside_fraction(_center(r2), stride)
 
@@ -220,10 +278,20 @@ def fourier_upsample(r, stride):
       stride: s or (sy, sx).
 
     Returns:
-      float array, shape [N, sy H', sx W', C], with ``out[:, ::sy, ::sx] == r``.
+      float array, shape [N, sy H', sx W', C], with ``out[:, ::sy, ::sx] == r``,
+      dtype of r (float16 / bfloat16 r is computed in float32). Empty for
+      N = 0 or C = 0.
+
+    Raises:
+      ValueError: if r is not rank 4, has H' = 0 or W' = 0, or holds NaN/Inf.
     """
+    dtype = check_float_array("r", r).dtype
     r = _check_signal("r", r)
     sy, sx = as_pair("stride", stride)
+    return _upsample(r, sy, sx).astype(dtype)
+
+
+def _upsample(r, sy, sx):
     y = _upsample_axis(r.astype(jnp.result_type(r.dtype, jnp.complex64)), sy, 1,
                        sy * r.shape[1])
     y = _upsample_axis(y, sx, 2, sx * r.shape[2])
@@ -242,21 +310,24 @@ def shiftability_error(r2, stride):
       stride: s or (sy, sx).
 
     Returns:
-      float scalar >= 0: 0 when r2 is band-limited below ``1/(2s)`` (the samples
-      determine every shift), 2 for a single on-grid tone above Nyquist, 0 for a
-      constant r2.
+      float scalar >= 0 (float32 for float16 / bfloat16 r2, which is computed
+      in float32): 0 when r2 is band-limited below ``1/(2s)`` (the samples
+      determine every shift), 2 for a single on-grid tone above Nyquist, 0 for
+      a constant (or all-zero) r2. Scale-invariant: the mean-removed r2 is
+      divided by its largest magnitude first.
 
     Raises:
-      ValueError: if the stride does not divide (H, W), or r2 holds NaN/Inf.
+      ValueError: if the stride does not divide (H, W), r2 has an empty axis,
+        or r2 holds NaN/Inf.
 
     References:
       Simoncelli et al., "Shiftable multiscale transforms", 1992.
       Azulay & Weiss, JMLR 2019, §3.
     """
-    r2 = _check_signal("r2", r2)
+    r2 = _check_signal("r2", r2, reduces=True)
     sy, sx = _check_stride(stride, r2.shape, divides=True)
-    c = _center(r2)
-    rec = fourier_upsample(c[:, ::sy, ::sx], (sy, sx))
+    c = _normalized(_center(r2))
+    rec = _upsample(c[:, ::sy, ::sx], sy, sx)
     num = jnp.sum((c - rec) ** 2)
     den = jnp.sum(c ** 2)
     return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), 0.0)
@@ -271,6 +342,43 @@ def _axis_phase(n, d, rdt):
     return phase
 
 
+def _check_shift(shift, size, rdt):
+    """`shift` as a [2] array of dtype rdt, reduced modulo the period `size`."""
+    msg = "`shift` must be a pair (dy, dx) of real numbers; got "
+    if isinstance(shift, (tuple, list)):
+        if len(shift) != 2:
+            raise ValueError(msg + f"{shift!r}.")
+        for s in shift:
+            if isinstance(s, (bool, np.bool_)) or not (
+                    isinstance(s, numbers.Real) or hasattr(s, "dtype")):
+                raise TypeError(msg + f"{shift!r}.")
+            if hasattr(s, "dtype") and (jnp.ndim(s) != 0 or not (
+                    jnp.issubdtype(s.dtype, jnp.integer)
+                    or jnp.issubdtype(s.dtype, jnp.floating))):
+                raise TypeError(msg + f"{shift!r}.")
+        if any(is_traced(s) for s in shift):
+            shift = jnp.stack([jnp.asarray(s, rdt) for s in shift])
+        else:
+            shift = np.array([np.float64(np.asarray(s)) for s in shift])
+    if not hasattr(shift, "dtype"):
+        shift = np.asarray(shift)
+    if tuple(shift.shape) != (2,) or not (
+            jnp.issubdtype(shift.dtype, jnp.integer)
+            or jnp.issubdtype(shift.dtype, jnp.floating)):
+        raise ValueError(
+            f"{msg}an array of shape {tuple(shift.shape)} and dtype "
+            f"{np.dtype(shift.dtype).name}.")
+    period = np.array(size, np.float64)
+    if is_traced(shift):
+        return jnp.mod(shift.astype(rdt), jnp.asarray(period, rdt))
+    host = np.asarray(shift, np.float64)
+    if not np.all(np.isfinite(host)):
+        raise ValueError(
+            f"`shift` must be a pair (dy, dx) of finite real numbers; got "
+            f"{tuple(float(v) for v in host)}.")
+    return jnp.asarray(np.mod(host, period), rdt)
+
+
 def fourier_shift(x, shift):
     """Band-limited circular shift by a real-valued (dy, dx) number of pixels.
 
@@ -281,13 +389,26 @@ def fourier_shift(x, shift):
     ``jnp.roll(x, (dy, dx), axis=(1, 2))`` to rounding; for fractional shifts it is
     the shift of the periodic band-limited interpolant of x.
 
+    The shift is periodic in (H, W), so it is first reduced modulo (H, W): in
+    float64 on the host when it is concrete (then ``fourier_shift(x, (1e7 +
+    0.5, 0))`` equals ``fourier_shift(x, (0.5 + 1e7 % H, 0))``), in the
+    computation dtype when it is traced.
+
     Args:
-      x: float array, shape [N, H, W, C].
-      shift: (dy, dx) pair of real numbers, or an array of shape [2] (may be
-        traced, e.g. under ``jax.vmap`` over shifts).
+      x: float array, shape [N, H, W, C] with H, W >= 1 (N = 0 or C = 0 give an
+        empty result).
+      shift: (dy, dx) pair of finite real numbers, or an array of shape [2]
+        (may be traced, e.g. under ``jax.vmap`` over shifts; a traced shift
+        cannot be checked for NaN/Inf).
 
     Returns:
-      array, shape [N, H, W, C], dtype of x.
+      array, shape [N, H, W, C], dtype of x (float16 / bfloat16 x is computed
+      in float32 and cast back).
+
+    Raises:
+      ValueError: if x is not rank 4, has H = 0 or W = 0 or holds NaN/Inf, or
+        `shift` is not a pair of finite real numbers.
+      TypeError: if x is not a real float array or `shift` holds a non-number.
 
     Examples:
       >>> import jax.numpy as jnp, sigcnn as sc
@@ -295,33 +416,18 @@ def fourier_shift(x, shift):
       >>> sc.fourier_shift(x, (0, 1))[0, 0, :, 0].round(4)
       Array([3., 0., 1., 2.], dtype=float32)
     """
+    dtype = check_float_array("x", x).dtype
     x = _check_signal("x", x)
-    if isinstance(shift, (tuple, list)):
-        if len(shift) != 2:
-            raise ValueError(
-                f"`shift` must be a pair (dy, dx) of real numbers; got {shift!r}.")
-        try:
-            shift = [float(s) if not hasattr(s, "dtype") else s for s in shift]
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"`shift` must be a pair (dy, dx) of real numbers; got "
-                f"{shift!r}.") from None
-        shift = jnp.stack([jnp.asarray(s) for s in shift])
-    shift = jnp.asarray(shift)
-    if shift.shape != (2,) or jnp.issubdtype(shift.dtype, jnp.complexfloating):
-        raise ValueError(
-            f"`shift` must be a pair (dy, dx) of real numbers; got an array of "
-            f"shape {shift.shape} and dtype {shift.dtype}.")
     h, w = x.shape[1], x.shape[2]
-    rdt = jnp.result_type(x.dtype, jnp.float32)
-    shift = shift.astype(rdt)
+    rdt = x.dtype
+    shift = _check_shift(shift, (h, w), rdt)
     # Separable phase ramps; the Nyquist bin of an even axis gets cos(pi d), the
     # symmetric split of e^{+i pi d} and e^{-i pi d}, so a 2-D shift equals a
     # vertical shift followed by a horizontal one.
     phase = (_axis_phase(h, shift[0], rdt)[:, None]
              * _axis_phase(w, shift[1], rdt)[None, :])
     spec = jnp.fft.fft2(x, axes=(1, 2)) * phase[None, :, :, None]
-    return jnp.real(jnp.fft.ifft2(spec, axes=(1, 2))).astype(x.dtype)
+    return jnp.real(jnp.fft.ifft2(spec, axes=(1, 2))).astype(dtype)
 
 
 def radial_profile(spectrum, *, bins: int | None = None):
@@ -330,7 +436,8 @@ def radial_profile(spectrum, *, bins: int | None = None):
     Args:
       spectrum: array, shape [H, W], in ``np.fft.fftfreq`` order (as returned by
         :func:`power_spectrum` with ``reduce=True``).
-      bins: number of rings over [0, 0.5·sqrt(2)]; default ``max(H, W) // 2``.
+      bins: positive int, number of rings over [0, 0.5·sqrt(2)]; default
+        ``max(2, max(H, W) // 2)``.
 
     Returns:
       (radii, profile): NumPy arrays of shape [bins]: ring centres in
@@ -343,6 +450,7 @@ def radial_profile(spectrum, *, bins: int | None = None):
     h, w = s.shape
     if bins is None:
         bins = max(2, max(h, w) // 2)
+    bins = check_positive_int("bins", bins)
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.fftfreq(w)[None, :]
     r = np.sqrt(fy ** 2 + fx ** 2)

@@ -150,9 +150,11 @@ def test_change_plus_consistency_is_one(shape, seed):
 
 
 def onehot_logits(classes, k):
+    # A hot value of 5, not 1: exact one-hot rows would be refused as
+    # probabilities passed where logits are expected.
     classes = np.asarray(classes)
     out = np.zeros(classes.shape + (k,), np.float32)
-    np.put_along_axis(out, classes[..., None], 1.0, axis=-1)
+    np.put_along_axis(out, classes[..., None], 5.0, axis=-1)
     return out
 
 

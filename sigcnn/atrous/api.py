@@ -19,8 +19,14 @@ import numpy as np
 from jax import lax
 from jax.extend import core as jcore
 
-from sigcnn._checks import check_choice, check_float_array, check_nhwc, \
-    check_positive_int
+from sigcnn._checks import (
+    check_choice,
+    check_finite,
+    check_float_array,
+    check_nhwc,
+    check_nonempty,
+    check_positive_int,
+)
 from sigcnn.atrous import values as V
 from sigcnn.atrous.interpreter import Interpreter
 from sigcnn.atrous.policy import AllShifts, Probe, Refusal, Undecimate
@@ -149,7 +155,10 @@ def _check_x(x):
     if isinstance(x, jax.ShapeDtypeStruct):
         raise TypeError("`x` must be an array; got a ShapeDtypeStruct.")
     x = check_nhwc("x", x)
-    return check_float_array("x", x)
+    x = check_float_array("x", x)
+    check_nonempty("x", x, (1, 2))
+    check_finite("x", x)
+    return x
 
 
 def _check_tiling(tiling):
@@ -307,8 +316,10 @@ def undecimate(f: Callable[[jax.Array], Any], *, tiling: Tiling | None = None
 
     Raises:
         TypeError: if `f` is not callable, or g's `x` is not a real float array.
-        ValueError: if g's `x` is not rank 4, or f uses an axis of x that NHWC
-            calls spatial as a channel axis (x passed channels-first).
+        ValueError: if g's `x` is not rank 4, has H = 0 or W = 0, holds NaN/Inf
+            (checked for concrete x only), or f uses an axis of x that NHWC
+            calls spatial as a channel axis (x passed channels-first). An empty
+            batch (N = 0) gives empty r2 leaves.
         NotImplementedError: (raised by g) for the constructs listed above.
 
     Examples:
@@ -594,8 +605,9 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
         x: real float array [N, H, W, C] (NHWC).
         method: "atrous" (default) or "brute".
         shifts: optional explicit shifts, an integer array-like of shape [P, 2] of
-            (ty, tx) pairs (any integers; rolls are circular). The leaves then have
-            shape [N, P, ...] with ``out[:, p] == f(jnp.roll(x, shifts[p], axis=(1,
+            (ty, tx) pairs (any integers; rolls are circular, so they are reduced
+            modulo (H, W) in int64 first and huge shifts are exact). The leaves then
+            have shape [N, P, ...] with ``out[:, p] == f(jnp.roll(x, shifts[p], axis=(1,
             2)))``, and f's total stride is not needed.
         chunk: for method="brute", the number of shifts evaluated at once (default:
             all). Ignored by method="atrous".
@@ -616,9 +628,11 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
     Raises:
         TypeError: if `f` is not callable, `x` is not a real float array, `chunk` is
             not an int or `shifts` is not an integer array.
-        ValueError: if `x` is not rank 4, `method` is unknown, `chunk` < 1,
+        ValueError: if `x` is not rank 4, has H = 0 or W = 0 or holds NaN/Inf
+            (checked for concrete x only), `method` is unknown, `chunk` < 1,
             `check` < 0, `shifts` does not have shape [P, 2], or f uses an axis of x
-            that NHWC calls spatial as a channel axis.
+            that NHWC calls spatial as a channel axis. An empty batch (N = 0)
+            gives empty leaves.
         CertificationError: if `check` > 0 and a recomputed shift disagrees.
 
     Examples:
@@ -650,6 +664,8 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
     if shifts is not None:
         shifts = _check_shifts(shifts)
     x = _check_x(x)
+    if shifts is not None:  # rolls are periodic: reduce before any int32 cast
+        shifts = np.mod(shifts, np.array([x.shape[1], x.shape[2]], np.int64))
     closed, out_tree = _trace(f, x)
     grid = None
     if shifts is None:

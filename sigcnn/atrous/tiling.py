@@ -25,6 +25,17 @@ from jax import lax
 __all__ = ["Tiling", "tiled_conv"]
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"the environment variable `{name}` must be a "
+                         f"non-negative int; got {raw!r}.") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class Tiling:
     """How undecimated convolutions are cut into tiles.
@@ -54,15 +65,23 @@ class Tiling:
     def __post_init__(self):
         if self.positions == -1:
             object.__setattr__(self, "positions",
-                               int(os.environ.get("SIGCNN_TILE_POSITIONS", 4096)))
+                               _env_int("SIGCNN_TILE_POSITIONS", 4096))
         if self.unrolled == -1:
-            object.__setattr__(self, "unrolled",
-                               int(os.environ.get("SIGCNN_TILE_UNROLLED", 4)))
+            object.__setattr__(self, "unrolled", _env_int("SIGCNN_TILE_UNROLLED", 4))
         for name in ("positions", "unrolled"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"`{name}` must be a non-negative int; got "
                                  f"{value!r}.")
+        w = self.width
+        if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
+            raise ValueError(f"`width` must be None or a positive int; got {w!r}.")
+        b = self.backends
+        if isinstance(b, str) or not isinstance(b, (tuple, list)) or not all(
+                isinstance(v, str) for v in b):
+            raise TypeError(f"`backends` must be a tuple of backend names, e.g. "
+                            f"('cpu',) or ('cpu', 'gpu'); got {b!r}.")
+        object.__setattr__(self, "backends", tuple(b))
 
     def enabled(self, backend: str) -> bool:
         return self.positions > 0 and backend in self.backends
