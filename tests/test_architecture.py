@@ -31,7 +31,7 @@ NAMES = {0: "core", 1: "models/data/interop", 2: "experiments", 3: "figures",
 
 # Third-party packages the core may import lazily (inside a function), each
 # for one optional feature.
-CORE_LAZY = {("sigcnn.shifts", "skimage"): "inpaint(method='biharmonic')"}
+CORE_LAZY = {("sigcnn.shifts.inpainting", "skimage"): "inpaint(method='biharmonic')"}
 
 
 def _modules():

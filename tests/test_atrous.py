@@ -900,7 +900,7 @@ def test_check_accepts_rounding_noise_of_an_ill_conditioned_network(monkeypatch)
     # sin(1e6 * mean): a one-ulp change of x moves the output by O(0.01-1), so the
     # atrous and brute evaluation orders differ by far more than 1e-4 relative.
     # check= measures that noise and accepts it; with the noise bound off it raises.
-    from sigcnn.atrous import api
+    from sigcnn.atrous import every_shift
 
     w = (jnp.ones((3, 3, 3, 4)) / 27
          + jnp.arange(108.0).reshape(3, 3, 3, 4) * 1e-3).astype(jnp.float32)
@@ -916,7 +916,7 @@ def test_check_accepts_rounding_noise_of_an_ill_conditioned_network(monkeypatch)
         all_shifts(f, x, method="brute"))).max()
     assert gap > 1e-3  # the test exercises the noise bound
     all_shifts(f, x, check=4)
-    monkeypatch.setattr(api, "CHECK_NOISE_FACTOR", 0.0)
+    monkeypatch.setattr(every_shift, "CHECK_NOISE_FACTOR", 0.0)
     with pytest.raises(atrous.CertificationError, match="rounding noise"):
         all_shifts(f, x, check=4)
 

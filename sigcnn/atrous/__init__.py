@@ -15,13 +15,17 @@ primitive, in the manner of JAX's batching rules:
   spatial axis its sampling lattice (:class:`Grid`: stride, phase, orientation,
   support, period);
 * :mod:`~sigcnn.atrous.registry`: the rule table and :func:`register_rule`;
-* ``rules_elementwise``, ``rules_structure``, ``rules_window``, ``rules_reduce``:
-  the rules, one file per family;
+* ``rules_elementwise``, ``rules_structure``, ``rules_concatenate``,
+  ``rules_window``, ``rules_reduce``: the rules, one file per family;
 * :mod:`~sigcnn.atrous.interpreter` and :mod:`~sigcnn.atrous.policy`: the
   interpreter and what it does where no exact undecimated form exists;
+  :mod:`~sigcnn.atrous.sources`: the user's source line of an equation, for
+  messages;
 * :mod:`~sigcnn.atrous.tiling`: the CPU tiling setting (:class:`Tiling`);
-* :mod:`~sigcnn.atrous.api`: `undecimate`, `all_shifts`, `decimation_points` and
-  the bounded program cache (:func:`clear_cache`).
+* :mod:`~sigcnn.atrous.api`: `undecimate`, `decimation_points`, tracing and the
+  bounded program cache (:func:`clear_cache`);
+* :mod:`~sigcnn.atrous.every_shift`: `all_shifts` and its check against brute
+  force.
 
 Arrays are NHWC (the input x is [N, H, W, C]); a network may use any layout inside
 (NCHW convolutions, transposes, channel-first Equinox modules under `vmap`).
@@ -36,30 +40,29 @@ References:
     small image transformations?", JMLR 20(184), 2019.
 """
 
+from sigcnn.atrous import rules_concatenate as _rules_concatenate  # noqa: F401
 from sigcnn.atrous import rules_elementwise as _rules_elementwise  # noqa: F401
 from sigcnn.atrous import rules_reduce as _rules_reduce  # noqa: F401
 from sigcnn.atrous import rules_structure as _rules_structure  # noqa: F401
 from sigcnn.atrous import rules_window as _rules_window  # noqa: F401
 from sigcnn.atrous.api import (
-    CHECK_NOISE_FACTOR as CHECK_NOISE_FACTOR,
-    CHECK_TOLERANCE as CHECK_TOLERANCE,
-    CertificationError as CertificationError,
-    all_shifts as all_shifts,
-    clear_cache as clear_cache,
-    decimation_points as decimation_points,
-    undecimate as undecimate,
-    undecimate_with_points as undecimate_with_points,
+    clear_cache,
+    decimation_points,
+    undecimate,
+    undecimate_with_points,
 )
-from sigcnn.atrous.policy import Refusal as Refusal
-from sigcnn.atrous.policy import RuleError as RuleError
-from sigcnn.atrous.registry import register_rule as register_rule
-from sigcnn.atrous.rules_elementwise import elementwise as elementwise
-from sigcnn.atrous.rules_window import LayoutError as LayoutError
-from sigcnn.atrous.tiling import Tiling as Tiling
-from sigcnn.atrous.values import Const as Const
-from sigcnn.atrous.values import Grid as Grid
-from sigcnn.atrous.values import Phased as Phased
-from sigcnn.atrous.values import Spatial as Spatial
+from sigcnn.atrous.every_shift import (
+    CHECK_NOISE_FACTOR,
+    CHECK_TOLERANCE,
+    CertificationError,
+    all_shifts,
+)
+from sigcnn.atrous.policy import Refusal, RuleError
+from sigcnn.atrous.registry import register_rule
+from sigcnn.atrous.rules_elementwise import elementwise
+from sigcnn.atrous.rules_window import LayoutError
+from sigcnn.atrous.tiling import Tiling
+from sigcnn.atrous.values import Const, Grid, Phased, Spatial
 
 __all__ = [
     "CHECK_NOISE_FACTOR",

@@ -1,4 +1,7 @@
-"""`undecimate`, `all_shifts` and `decimation_points`: tracing, caching, outputs.
+"""`undecimate` and `decimation_points`: tracing, the program cache, outputs.
+
+The tracing, argument checks and bounded program cache here serve
+:mod:`~sigcnn.atrous.every_shift` (`all_shifts`) too.
 
 References:
     Holschneider, Kronland-Martinet, Morlet and Tchamitchian, "A real-time algorithm
@@ -16,28 +19,15 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 from jax.extend import core as jcore
 
-from sigcnn._checks import (
-    check_choice,
-    check_finite,
-    check_float_array,
-    check_nhwc,
-    check_nonempty,
-    check_positive_int,
-)
+from sigcnn._checks import check_finite, check_float_array, check_nhwc, check_nonempty
 from sigcnn.atrous import values as V
 from sigcnn.atrous.interpreter import Interpreter
-from sigcnn.atrous.policy import AllShifts, Probe, Refusal, Undecimate
+from sigcnn.atrous.policy import Refusal, Undecimate
 from sigcnn.atrous.tiling import Tiling
 
-__all__ = ["CHECK_NOISE_FACTOR", "CHECK_TOLERANCE", "CertificationError", "all_shifts",
-           "clear_cache", "decimation_points", "undecimate", "undecimate_with_points"]
-
-
-class CertificationError(AssertionError):
-    """`all_shifts(..., check=k)` found a shift where atrous and brute disagree."""
+__all__ = ["clear_cache", "decimation_points", "undecimate", "undecimate_with_points"]
 
 
 # --------------------------------------------------------------------------------------
@@ -204,28 +194,6 @@ def _r2_leaf(i, v, x):
             u = V.take_positions(u, a, pos)
         stride[a - 1] = g.stride
     return u, tuple(stride)
-
-
-def _shift_leaf(v, shifts):
-    """[P, *shape] for the requested shifts."""
-    if isinstance(v, V.Spatial):
-        return V.shifted(v, shifts)
-    if isinstance(v, V.Phased):
-        if v.classes is not None and v.exact:
-            per = v.period
-            idx = (shifts[:, 0] % per[0]) * per[1] + shifts[:, 1] % per[1]
-            return jnp.take(v.classes.value, jnp.asarray(idx, jnp.int32), axis=0)
-        return v.explicit.value
-    arr = jnp.asarray(v.arr)
-    return jnp.broadcast_to(arr, (len(shifts),) + arr.shape)
-
-
-def _arrange(arr, grid):
-    """[P, *leaf] -> [N, Sy, Sx, ...] (grid) or [N, P, ...] (explicit shifts)."""
-    if grid is not None:
-        arr = arr.reshape(tuple(grid) + arr.shape[1:])
-        return jnp.moveaxis(arr, (0, 1), (1, 2)) if arr.ndim > 2 else arr
-    return jnp.moveaxis(arr, 0, 1) if arr.ndim > 1 else arr
 
 
 # --------------------------------------------------------------------------------------
@@ -415,273 +383,3 @@ def decimation_points(f: Callable[[jax.Array], Any], x, *,
         aliasing", ICASSP 2021.
     """
     return undecimate_with_points(f, x, tiling=tiling)[2]
-
-
-# --------------------------------------------------------------------------------------
-# all_shifts.
-# --------------------------------------------------------------------------------------
-
-
-def _total_stride(closed, x, tiling) -> tuple[int, int]:
-    def build():
-        interp = Interpreter(Probe(), (x.shape[1], x.shape[2]), tiling)
-
-        def probe(consts, xx):
-            outs = interp.run(closed.jaxpr, consts, [_input(xx)])
-            for v in outs:  # force lazy values so their lattices are seen
-                if isinstance(v, V.Phased):
-                    v.explicit.value
-            return ()
-
-        jax.eval_shape(probe, list(closed.consts), x)
-        return tuple(interp.strides)
-
-    return _PROGRAMS.get(_key("probe", closed, x, tiling), build)
-
-
-def _build_shifts(closed, method, shifts, grid, chunk, sizes, tiling):
-    entry = _Entry()
-    jaxpr = closed.jaxpr
-
-    if method == "atrous":
-        def run(consts, x):
-            interp = Interpreter(AllShifts(shifts), sizes, tiling)
-            outs = interp.run(jaxpr, consts, [_input(x)])
-            return [_arrange(_shift_leaf(v, shifts), grid) for v in outs]
-    else:
-        def run(consts, x):
-            def one(t):
-                xs = jnp.roll(x, (t[0], t[1]), axis=(1, 2))
-                return jcore.jaxpr_as_fun(jcore.ClosedJaxpr(jaxpr, consts))(xs)
-
-            ts = jnp.asarray(shifts, jnp.int32)
-            if chunk is None or chunk >= len(shifts):
-                outs = jax.vmap(one)(ts)
-            else:
-                outs = lax.map(one, ts, batch_size=chunk)
-            return [_arrange(o, grid) for o in outs]
-
-    entry.run = jax.jit(run)
-    return entry
-
-
-def _check_shifts(shifts):
-    try:
-        arr = np.asarray(shifts)
-    except Exception as exc:  # traced values cannot be converted
-        raise TypeError(
-            "`shifts` must be a concrete sequence of (ty, tx) integer pairs, "
-            f"shape [P, 2]; got {type(shifts).__name__} ({exc}).") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer)
-                                   or arr.size == 0):
-        raise TypeError(
-            "`shifts` must be a sequence of (ty, tx) integer pairs, shape "
-            f"[P, 2]; got dtype {arr.dtype}: {shifts!r}.")
-    if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 1:
-        raise ValueError(
-            "`shifts` must be a non-empty sequence of (ty, tx) integer pairs, "
-            f"shape [P, 2]; got shape {arr.shape}: {shifts!r}. For one shift "
-            "use [(ty, tx)].")
-    return arr.astype(np.int64)
-
-
-def _check_check(check):
-    if isinstance(check, (bool, np.bool_)) or not isinstance(check, (int, np.integer)) \
-            or check < 0:
-        raise ValueError(f"`check` must be a non-negative int (the number of shifts "
-                         f"recomputed by brute force); got {check!r}.")
-    return int(check)
-
-
-#: Largest relative difference max|atrous - brute| / max|brute| accepted by
-#: `all_shifts(..., check=k)`, per dtype, for a well-conditioned f (see
-#: `CHECK_NOISE_FACTOR` for the others).
-CHECK_TOLERANCE = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4,
-                   np.dtype(np.float16): 2e-2, np.dtype(jnp.bfloat16): 5e-2}
-
-#: `all_shifts(..., check=k)` also accepts a difference up to this factor times f's
-#: rounding noise at the checked shifts, measured as the largest change of the brute
-#: result when the input moves by one unit in the last place (two seeded draws).
-CHECK_NOISE_FACTOR = 4.0
-
-
-def _rounding_noise(entry, consts, x, brute, draws=2):
-    """Per leaf, max |f(x + d) - f(x)| over `draws` seeded |d| ~ eps * rms(x)."""
-    rng = np.random.default_rng(1)
-    xn = np.asarray(x)
-    scale = np.finfo(xn.dtype).eps * float(np.sqrt(np.mean(np.square(xn)))) or \
-        np.finfo(xn.dtype).tiny
-    noise = [0.0] * len(brute)
-    for _ in range(draws):
-        d = (scale * rng.standard_normal(xn.shape)).astype(xn.dtype)
-        for i, (b, p) in enumerate(zip(brute, entry.run(consts, x + d))):
-            if np.size(b):
-                noise[i] = max(noise[i], float(np.max(np.abs(np.asarray(p) - b))))
-    return noise
-
-
-def _certify(closed, out_tree, x, leaves, shifts, grid, check, tiling):
-    """Recomputes `check` seeded shifts by brute force and compares.
-
-    The accepted difference per leaf is the larger of ``CHECK_TOLERANCE[dtype] *
-    max|brute|`` and ``CHECK_NOISE_FACTOR`` times f's measured rounding noise at
-    those shifts (`_rounding_noise`, evaluated only when the first bound fails): an
-    ill-conditioned network (random-weight EfficientNet-B0 in float32 moves its
-    logits by ~1e-3 relative under a one-ulp change of x) differs from itself by
-    that much, and no evaluation order can be certified more closely.
-    """
-    rng = np.random.default_rng(0)
-    pick = np.sort(rng.choice(len(shifts), size=min(check, len(shifts)),
-                              replace=False))
-    sub = shifts[pick]
-    key = _key("shifts", closed, x, "brute", sub.tobytes(), sub.shape, None, None)
-    entry = _PROGRAMS.get(key, lambda: _build_shifts(
-        closed, "brute", sub, None, None, (x.shape[1], x.shape[2]), tiling))
-    consts = list(closed.consts)
-    brute = [np.asarray(b) for b in entry.run(consts, x)]
-    noise = None
-    for i, (a, b) in enumerate(zip(leaves, brute)):
-        a = np.asarray(a)
-        scalar = a.ndim == (2 if grid is not None else 1)
-        if scalar:
-            a = a.reshape(-1)[pick]
-        else:
-            a = a.reshape((a.shape[0], len(shifts)) + a.shape[(3 if grid else 2):])
-            a = a[:, pick]
-        scale = float(np.max(np.abs(b))) if b.size else 0.0
-        err = float(np.max(np.abs(a - b))) if b.size else 0.0
-        tol = CHECK_TOLERANCE.get(np.dtype(b.dtype), 1e-4)
-        if np.isfinite(err) and err <= tol * max(scale, 1e-30):
-            continue
-        if noise is None and np.isfinite(err):
-            noise = _rounding_noise(entry, consts, x, brute)
-        own = noise[i] if noise is not None else float("nan")
-        if np.isfinite(err) and err <= CHECK_NOISE_FACTOR * own:
-            continue
-        raise CertificationError(
-            f"all_shifts: the atrous result of output leaf {i} differs from brute "
-            f"force by {err:.3g} (relative {err / max(scale, 1e-30):.3g} > "
-            f"tolerance {tol:g} for {b.dtype}; f's own rounding noise there is "
-            f"{own:.3g}) at the shifts "
-            f"{[tuple(int(v) for v in t) for t in sub]}; please report this "
-            "network (use method=\"brute\" meanwhile).")
-
-
-def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
-               shifts=None, chunk: int | None = None, check: int = 0,
-               tiling: Tiling | None = None):
-    """f evaluated on every circular shift of x: leaves [N, Sy, Sx, ...].
-
-    For each leaf of f(x) with shape [N, ...] the result has shape [N, Sy, Sx, ...]
-    and ``out[:, ty, tx] == f(jnp.roll(x, (ty, tx), axis=(1, 2)))`` for
-    0 <= ty < Sy, 0 <= tx < Sx, where (Sy, Sx) is the total stride of f (the largest
-    cumulative stride of any of its feature maps, found by tracing f). This holds
-    for spatial outputs (feature maps) and non-spatial ones (logits) alike, for any
-    padding and size. The leading axis of every leaf is taken as its batch axis; a
-    scalar leaf gives [Sy, Sx], and a leaf that does not depend on x is broadcast.
-
-    method="atrous" evaluates f undecimated for as long as its undecimated values
-    are exactly shift-equivariant: then the strided responses to the shifted inputs
-    are the polyphase components of one undecimated response,
-    r(roll(x, t))[i] == r2(x)[S*i - t], and one dense-resolution pass replaces
-    Sy*Sx strided ones. This holds through circularly padded (or unpadded)
-    convolutions and pooling, crops, flips, polyphase splits, circular
-    concatenations and rolls, and squeeze-and-excitation gates (known per shift
-    class). Where it stops holding (zero, reflect or edge padding, a flipped map
-    added to an unflipped one, upsampling, data-dependent sampling, global pooling
-    or flatten), the values are split into the strided values for each shift and
-    the rest of f runs on that batch. The result is therefore exact to float
-    rounding for every network; the speed-up is largest for circularly padded
-    networks (about Sy*Sx / 3 for VGG-like ones, see benchmarks/README.md), and a
-    zero-padded network costs about what method="brute" does from its first padded
-    layer on.
-
-    method="brute" evaluates f on each rolled input with `vmap`, in chunks of
-    `chunk` shifts (`lax.map`) to bound memory.
-
-    Args:
-        f: callable x [N, H, W, C] -> pytree of arrays; each leaf with a leading
-            batch axis N (or a scalar).
-        x: real float array [N, H, W, C] (NHWC).
-        method: "atrous" (default) or "brute".
-        shifts: optional explicit shifts, an integer array-like of shape [P, 2] of
-            (ty, tx) pairs (any integers; rolls are circular, so they are reduced
-            modulo (H, W) in int64 first and huge shifts are exact). The leaves then
-            have shape [N, P, ...] with ``out[:, p] == f(jnp.roll(x, shifts[p], axis=(1,
-            2)))``, and f's total stride is not needed.
-        chunk: for method="brute", the number of shifts evaluated at once (default:
-            all). Ignored by method="atrous".
-        check: number of shifts (drawn with a fixed seed from the evaluated ones)
-            recomputed by brute force and compared with the result; a relative
-            difference above `CHECK_TOLERANCE` for the dtype (1e-4 for float32)
-            and above `CHECK_NOISE_FACTOR` times f's own rounding noise at those
-            shifts (its change under a one-ulp perturbation of x) raises
-            `CertificationError`. Costs `check` strided evaluations of f (one
-            vmapped call) and a compilation of it, plus two more such calls when
-            the first bound fails; 0 (default) skips it.
-        tiling: optional :class:`sigcnn.atrous.Tiling` for method="atrous".
-
-    Returns:
-        Pytree with f(x)'s structure; leaves [N, Sy, Sx, ...] (or [N, P, ...] with
-        explicit `shifts`).
-
-    Raises:
-        TypeError: if `f` is not callable, `x` is not a real float array, `chunk` is
-            not an int or `shifts` is not an integer array.
-        ValueError: if `x` is not rank 4, has H = 0 or W = 0 or holds NaN/Inf
-            (checked for concrete x only), `method` is unknown, `chunk` < 1,
-            `check` < 0, `shifts` does not have shape [P, 2], or f uses an axis of x
-            that NHWC calls spatial as a channel axis. An empty batch (N = 0)
-            gives empty leaves.
-        CertificationError: if `check` > 0 and a recomputed shift disagrees.
-
-    Examples:
-        >>> import jax, jax.numpy as jnp
-        >>> def f(x):  # circular 2x2 mean pool with stride 2, then global max
-        ...     y = (x + jnp.roll(x, -1, 1) + jnp.roll(x, -1, 2)
-        ...          + jnp.roll(x, (-1, -1), (1, 2)))[:, ::2, ::2] / 4
-        ...     return {"map": y, "logit": y.max(axis=(1, 2))}
-        >>> x = jax.random.normal(jax.random.key(1), (2, 8, 8, 3))
-        >>> out = all_shifts(f, x, check=2)
-        >>> out["map"].shape, out["logit"].shape
-        ((2, 2, 2, 4, 4, 3), (2, 2, 2, 3))
-        >>> ref = f(jnp.roll(x, (1, 0), axis=(1, 2)))["logit"]
-        >>> bool(jnp.allclose(out["logit"][:, 1, 0], ref, atol=1e-6))
-        True
-
-    References:
-        Azulay and Weiss, "Why do deep convolutional networks generalize so poorly
-        to small image transformations?", JMLR 20(184), 2019.
-        Vaidyanathan, Multirate Systems and Filter Banks, Prentice Hall, 1993
-        (polyphase decomposition).
-    """
-    _check_f(f)
-    method = check_choice("method", method, ("atrous", "brute"))
-    if chunk is not None:
-        chunk = check_positive_int("chunk", chunk)
-    check = _check_check(check)
-    tiling = _check_tiling(tiling)
-    if shifts is not None:
-        shifts = _check_shifts(shifts)
-    x = _check_x(x)
-    if shifts is not None:  # rolls are periodic: reduce before any int32 cast
-        shifts = np.mod(shifts, np.array([x.shape[1], x.shape[2]], np.int64))
-    closed, out_tree = _trace(f, x)
-    grid = None
-    if shifts is None:
-        grid = _total_stride(closed, x, tiling)
-        ty, tx = np.meshgrid(np.arange(grid[0]), np.arange(grid[1]), indexing="ij")
-        shifts = np.stack([ty.ravel(), tx.ravel()], axis=1).astype(np.int64)
-    sizes = (x.shape[1], x.shape[2])
-    key = _key("shifts", closed, x, method, shifts.tobytes(), shifts.shape, grid,
-               chunk if method == "brute" else None, tiling)
-    entry = _PROGRAMS.get(key, lambda: _build_shifts(closed, method, shifts, grid,
-                                                     chunk, sizes, tiling))
-    leaves = entry.run(list(closed.consts), x)
-    if check and method == "atrous":
-        if any(isinstance(a, jax.core.Tracer) for a in leaves):
-            raise ValueError("`check` needs concrete results: call all_shifts(..., "
-                             f"check={check}) outside jax.jit / jax.eval_shape (or "
-                             "pass check=0 there).")
-        _certify(closed, out_tree, x, leaves, shifts, grid, check, tiling)
-    return jax.tree.unflatten(out_tree, leaves)

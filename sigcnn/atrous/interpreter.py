@@ -12,8 +12,7 @@ of decimation points.
 from __future__ import annotations
 
 import dataclasses
-import os
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -23,15 +22,10 @@ from jax.extend import core as jcore
 from jax.extend.core import primitives as P
 
 from sigcnn.atrous import values as V
-from sigcnn.atrous.policy import BRUTE_HINT, Consume, NoForm, NoRule, Refusal, \
-    RuleError
-from sigcnn.atrous.tiling import Tiling
+from sigcnn.atrous.policy import BRUTE_HINT, Consume, NoForm, NoRule, Refusal, RuleError
 from sigcnn.atrous.registry import lookup
-
-try:  # user source lines for messages (private, but stable since jax 0.4)
-    from jax._src import source_info_util as _source_info
-except ImportError:  # pragma: no cover
-    _source_info = None
+from sigcnn.atrous.sources import _source_info, source_line
+from sigcnn.atrous.tiling import Tiling
 
 __all__ = ["Interpreter", "RuleContext"]
 
@@ -43,23 +37,8 @@ if _Tracer is None:  # pragma: no cover
 # read index maps, resampling matrices and pooling counts).
 _FOLD_LIMIT = 1 << 20
 
-# Frames in these packages are framework code; messages point at the innermost
-# frame outside them (the user's module).
-_FRAMEWORK = tuple(os.sep + p + os.sep for p in (
-    "jax", "jaxlib", "flax", "equinox", "torchax", "torch", "optax", "haiku",
-    os.path.join("keras", "src", "backend"), os.path.join("keras", "src", "ops"),
-    os.path.join("keras", "src", "layers"), os.path.join("keras", "src", "models"),
-    os.path.join("keras", "src", "utils"),
-    os.path.join("sigcnn", "atrous"))) + tuple(os.sep + f for f in (
-        os.path.join("sigcnn", "ops.py"), "functools.py", "contextlib.py"))
 # Primitives whose output axis b is the operands' axis b, at another length.
 _KEEP_AXES = frozenset({"concatenate", "pad", "slice", "dynamic_slice"})
-# Layer implementations inside the frameworks above.
-_LAYERS = tuple(os.sep + p + os.sep for p in (
-    os.path.join("keras", "src", "layers"), os.path.join("flax", "linen"),
-    os.path.join("flax", "nnx"), os.path.join("equinox", "nn"),
-    os.path.join("torch", "nn", "modules"))) + (
-        os.sep + os.path.join("sigcnn", "ops.py"),)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,51 +67,6 @@ class RuleContext:
 
 def concrete(arr) -> bool:
     return not isinstance(arr, _Tracer)
-
-
-def _short_path(name: str) -> str:
-    """An installed module's path from its package; else relative to the working
-    directory when under it."""
-    for marker in ("site-packages", "dist-packages"):
-        i = name.rfind(os.sep + marker + os.sep)
-        if i >= 0:
-            return name[i + len(marker) + 2:]
-    try:
-        rel = os.path.relpath(name)
-    except ValueError:  # another drive
-        return name
-    return name if rel.startswith(os.pardir) else rel
-
-
-def _frame_line(frames) -> str:
-    """`file:line (function)` of the innermost frame outside framework code, with
-    the innermost public layer method below it (`Multiply.call`) when there is one:
-    the user's line of a Keras functional model is the model's call, and the layer
-    names the block."""
-    layer = ""
-    for fr in frames:
-        name = fr.file_name
-        if not any(p in name for p in _FRAMEWORK):
-            line = f"{_short_path(name)}:{fr.line_num} ({fr.function_name})"
-            return line + (f", in `{layer}`" if layer else "")
-        last = fr.function_name.rsplit(".", 1)[-1]
-        if not layer and any(p in name for p in _LAYERS) and \
-                "<" not in fr.function_name and not last.startswith("_"):
-            layer = fr.function_name
-    return ""
-
-
-def source_line(eqn) -> str:
-    """The innermost frame of the equation's traceback outside framework code.
-
-    Empty when every frame is framework code (an equation inside a library's
-    jitted function: the caller's line is used then).
-    """
-    try:
-        tb = eqn.source_info.traceback
-        return _frame_line(tb.frames) if tb is not None else ""
-    except Exception:  # pragma: no cover - best effort
-        return ""
 
 
 def bind_eqn(eqn, args):

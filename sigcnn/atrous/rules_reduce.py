@@ -11,7 +11,6 @@ the consumed input axes.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 
 from sigcnn.atrous import values as V
