@@ -38,14 +38,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+import _real_nets  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-
-import sigcnn as sc  # noqa: E402
 from common import RESULTS, load_average, machine_info, peak_rss_mib, write_json  # noqa: E402
 
-import _real_nets  # noqa: E402
+import sigcnn as sc  # noqa: E402
 
 
 def _err(e: BaseException) -> str:

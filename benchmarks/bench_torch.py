@@ -37,9 +37,9 @@ sys.path.insert(0, str(HERE))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from common import RESULTS, load_average, machine_info, write_json  # noqa: E402
 
 import sigcnn as sc  # noqa: E402
-from common import RESULTS, load_average, machine_info, write_json  # noqa: E402
 from sigcnn.interop import from_torch  # noqa: E402
 from sigcnn.interop._torch_env import import_torch, import_torchvision  # noqa: E402
 

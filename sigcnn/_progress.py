@@ -89,9 +89,14 @@ class Progress:
     def _bar(self, name: str, done: int, total: int) -> None:
         if self._rich is None:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn,
-                                       Progress as RichProgress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as RichProgress
 
             self._rich = RichProgress(
                     TextColumn("{task.description}"), BarColumn(),

@@ -32,7 +32,8 @@ Inputs: float arrays (integer, bool and complex ones are refused). In the
 convolutions and pooling, NaN and Inf propagate locally as IEEE arithmetic says
 and are not checked (these ops are building blocks called inside networks, where
 a check would cost a device synchronisation per call); `ideal_lowpass`, whose FFT
-would spread one NaN over the whole image, refuses them for concrete inputs. Empty batches or channel sets (N = 0 or C = 0) give empty outputs of the
+would spread one NaN over the whole image, refuses them for concrete inputs.
+Empty batches or channel sets (N = 0 or C = 0) give empty outputs of the
 right shape; an empty spatial axis (H = 0 or W = 0) raises ``ValueError``, as
 does a convolution of an input with no channels. `polyphase` and `unpolyphase`
 are pure rearrangements and return empty arrays for any empty axis.
@@ -65,7 +66,6 @@ from sigcnn._checks import (
     check_float_array,
     check_nhwc,
     check_nonempty,
-    check_positive_int,
 )
 
 __all__ = [

@@ -11,6 +11,7 @@ References are f itself evaluated on rolled inputs, so no output is hard-coded.
 
 import functools
 
+import _nets
 import jax
 import jax.extend
 import jax.numpy as jnp
@@ -21,11 +22,9 @@ from hypothesis import strategies as st
 from jax import lax
 from jax._src import core as _jax_core
 
-import _nets
 from sigcnn import atrous
 from sigcnn.atrous import all_shifts, registry, undecimate
 from sigcnn.atrous.interpreter import _CALL_NAMES as _CALLS
-
 
 # float32 networks: sums of O(100) products of O(1) numbers (values up to ~30); the
 # undecimated and the strided computations add in different orders. An indexing

@@ -18,13 +18,13 @@ References never come from sigcnn's interpreter; test_phase_reference_* checks t
 phase check itself on hand-built undecimated maps.
 """
 
+import _grammar as G
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
 
-import _grammar as G
 import sigcnn as sc
 from sigcnn import models
 

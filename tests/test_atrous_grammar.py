@@ -29,13 +29,11 @@ check are themselves verified against f on rolled inputs (no sigcnn involved).
 
 import os
 
+import _grammar as G
 import numpy as np
 import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
-
-import _grammar as G
-
 
 # No shrinking unless asked for (SIGCNN_SHRINK=1): shrinking a failing network costs
 # minutes of compiles, and the unshrunk network already prints as readable data.

@@ -7,13 +7,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import reference as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax import lax
 
 from sigcnn import ops
-
-import reference as ref
 
 _STATIC = ("stride", "dilation", "padding")
 # Shared jitted ops: one compile per configuration instead of one per primitive.

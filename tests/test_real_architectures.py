@@ -24,10 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _real_nets import REGISTRY, build
 
 import sigcnn as sc
-
-from _real_nets import REGISTRY, build
 
 RTOL = 1e-4
 

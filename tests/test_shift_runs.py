@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 
 from sigcnn import models
-from sigcnn.shift_test import ShiftTestResult, format_table
-from sigcnn.shift_test import resumable_shift_test
-from sigcnn.shift_test import run_shift_test
+from sigcnn.shift_test import (
+    ShiftTestResult,
+    format_table,
+    resumable_shift_test,
+    run_shift_test,
+)
 
 OPTS = dict(protocols=("circular", "crop", "black"), n_pairs=4, sweep_images=2,
             chunk=48, n_resamples=100, consistency="crop")

@@ -13,9 +13,15 @@ import numpy as np
 import pytest
 
 from sigcnn import fourier_shift, models
-from sigcnn.shift_test import (DEFAULT_PROTOCOLS, PROTOCOLS, AllShiftsResult,
-                               ProtocolResult, ShiftTestResult, format_table,
-                               run_shift_test)
+from sigcnn.shift_test import (
+    DEFAULT_PROTOCOLS,
+    PROTOCOLS,
+    AllShiftsResult,
+    ProtocolResult,
+    ShiftTestResult,
+    format_table,
+    run_shift_test,
+)
 
 N, H, W, C = 8, 24, 24, 3
 STRIDE = 4          # total stride of vgg_tiny

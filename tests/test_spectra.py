@@ -6,10 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import reference as ref
 
 from sigcnn import ops, spectra
-
-import reference as ref
 
 # FFT paths: float32 relative error ~1e-6 of the total energy, float64 ~1e-14.
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}

@@ -4,10 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import reference as ref
 
 from sigcnn.data import synthetic
-
-import reference as ref
 
 
 @pytest.mark.parametrize("shape,freq,phase,amp", [

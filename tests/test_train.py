@@ -1,15 +1,24 @@
-"""Tests for sigcnn.train: learning, determinism, resume, augmentation, errors.
+"""Tests for sigcnn.train: learning, determinism, resume, augmentation, faults,
+errors.
 
 The training runs use scikit-learn's 8x8 digits (1797 images, offline) and a tiny
 NNX CNN with BatchNorm and Dropout, so that batch statistics and RNG streams are
 part of every checkpoint. One 3-epoch run (module fixture) is the reference that
-the determinism and resume tests compare against bit for bit.
+the determinism, resume and fault tests compare against bit for bit; the fault
+tests work on copies of its output folder where they can.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 from typing import NamedTuple
 
 import jax
@@ -59,8 +68,8 @@ def tiny_cnn(rngs, **options):
     return TinyCNN(rngs, **options)
 
 
-@pytest.fixture(scope="module")
-def digits():
+def digits_split():
+    """((train images, labels), (test images, labels)) of the 8x8 digits."""
     from sklearn.datasets import load_digits
 
     from sigcnn.data.mnist import train_test_split
@@ -71,6 +80,11 @@ def digits():
     xtr, ytr, xte, yte = train_test_split(x, y, key=jax.random.key(0),
                                           test_fraction=0.25)
     return (xtr, ytr), (xte, yte)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return digits_split()
 
 
 # The settings every resume/determinism run shares (augmentation on, so that the
@@ -193,9 +207,13 @@ def test_given_module_is_trained_in_place(digits):
                               after["['head']['kernel'].value"])
 
 
-def test_resume_extends_a_finished_run_exactly(reference_run, digits, tmp_path):
+def test_resume_extends_a_finished_run_exactly(reference_run, digits, tmp_path,
+                                              capfd):
     ref, _, _ = reference_run
     first = train.fit(tiny_cnn, *digits, epochs=2, out_dir=tmp_path, **RUN)
+    # Checkpointing is synchronous and quiet: nothing from orbax or absl.
+    err = capfd.readouterr().err
+    assert "absl" not in err and "orbax" not in err, err
     assert [(h["train_loss"], h["test_accuracy"]) for h in first.history] == [
         (h["train_loss"], h["test_accuracy"]) for h in ref.history[:2]]
     rec = Recorder()
@@ -222,8 +240,10 @@ def test_crash_mid_epoch_keeps_finished_epochs(reference_run, digits, tmp_path):
         train.fit(tiny_cnn, *digits, epochs=3, out_dir=tmp_path, progress=crash,
                   **RUN)
     assert crash.epochs_stepped() == [1, 2]
-    # Only the finished epoch 1 is on disk, and no temporary file is left over.
+    # Only the finished epoch 1 is on disk, and no temporary file is left over
+    # (nor the lock file).
     assert sorted(os.listdir(tmp_path)) == [train.CHECKPOINT_FILE]
+    assert os.listdir(tmp_path / train.CHECKPOINT_FILE) == ["epoch-00001"]
     rec = Recorder()
     result = train.fit(tiny_cnn, *digits, epochs=3, out_dir=tmp_path, progress=rec,
                        **RUN)
@@ -294,6 +314,7 @@ def test_load_model_and_config(reference_run, digits):
     ref, out, _ = reference_run
     assert sorted(os.listdir(out)) == sorted(
         [train.CHECKPOINT_FILE, train.MODEL_FILE, train.CONFIG_FILE])
+    assert train.has_model(out) and not train.has_model(out / "missing")
     model, config = train.load_model(out, model=tiny_cnn)
     assert_same_state(model, ref.model)
     x = digits[1][0]
@@ -319,7 +340,7 @@ def test_load_model_and_config(reference_run, digits):
     with pytest.raises(ValueError, match=r"does not match the given model: array "
                                          r"\['bn'\]\['bias'\].value is float32\[8\]"):
         train.load_model(out, model=narrow)
-    with pytest.raises(FileNotFoundError, match="holds no model.npz"):
+    with pytest.raises(FileNotFoundError, match="holds no model/ folder"):
         train.load_model(os.path.join(out, "missing"))
 
 
@@ -348,6 +369,352 @@ def test_zoo_model_by_name_on_mnist(tmp_path):
     np.testing.assert_array_equal(
         np.asarray(train.predict_logits(model, xte[:64])),
         np.asarray(train.predict_logits(result.model, xte[:64])))
+
+
+# --------------------------------------------------------------------------------
+# Faults: interrupted writes, concurrent runs, bad folders, corrupt files, NaN
+# --------------------------------------------------------------------------------
+
+
+def copy_run(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def garble(path):
+    """Overwrites the second half of a file with random bytes."""
+    data = bytearray(open(path, "rb").read())
+    half = len(data) // 2
+    data[half:] = np.random.default_rng(0).bytes(len(data) - half)
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+
+
+def state_files(folder):
+    """The orbax data files of a saved state (the largest holds the arrays)."""
+    files = sorted(glob.glob(os.path.join(folder, "**", "d", "*"), recursive=True))
+    assert files, folder
+    return files
+
+
+def test_crash_during_checkpoint_write_keeps_the_previous_one(
+        reference_run, digits, tmp_path, monkeypatch):
+    ref, _, _ = reference_run
+    real = train.checkpoint.write_state
+
+    def failing(path, state):
+        # Half of epoch 2's checkpoint is on disk when this raises.
+        if "epoch-00002" in path:
+            real(path + "-part", state["model"])
+            raise SimulatedCrash("disk full")
+        real(path, state)
+
+    monkeypatch.setattr(train.checkpoint, "write_state", failing)
+    with pytest.raises(SimulatedCrash, match="disk full"):
+        train.fit(tiny_cnn, *digits, epochs=3, out_dir=tmp_path, **RUN)
+    # The failed write left nothing behind; epoch 1 is the checkpoint.
+    assert sorted(os.listdir(tmp_path)) == [train.CHECKPOINT_FILE]
+    assert os.listdir(tmp_path / train.CHECKPOINT_FILE) == ["epoch-00001"]
+    monkeypatch.setattr(train.checkpoint, "write_state", real)
+    rec = Recorder()
+    result = train.fit(tiny_cnn, *digits, epochs=3, out_dir=tmp_path, progress=rec,
+                       **RUN)
+    assert rec.epochs_stepped() == [2, 3] and result.start_epoch == 1
+    assert_same_state(result.model, ref.model)
+
+
+def test_second_run_into_a_busy_folder_is_refused(reference_run, digits, tmp_path):
+    ref, _, _ = reference_run
+    # Run A (another thread) holds the folder while it trains; run B, with other
+    # settings, must fail at once instead of writing over A's checkpoints.
+    # flock locks open files, not processes, so this is the same refusal that a
+    # second process meets (test_killed_process_... checks that one too).
+    inside, leave = threading.Event(), threading.Event()
+    result = []
+
+    def progress(event):
+        if (event.kind, event.epoch, event.step) == ("step", 1, 1):
+            inside.set()
+            leave.wait(60)
+
+    def run_a():
+        try:
+            result.append(train.fit(tiny_cnn, *digits, epochs=1, out_dir=tmp_path,
+                                    progress=progress, **RUN))
+        except BaseException as e:  # pragma: no cover - reported below
+            result.append(e)
+
+    a = threading.Thread(target=run_a)
+    a.start()
+    try:
+        assert inside.wait(60)
+        with pytest.raises(ValueError) as busy:
+            train.fit(tiny_cnn, *digits, epochs=1, out_dir=tmp_path,
+                      **{**RUN, "learning_rate": 1e-3})
+    finally:
+        leave.set()
+        a.join(120)
+    msg = str(busy.value)
+    assert repr(str(tmp_path)) in msg and "in use by another training run" in msg
+    assert "another `out_dir`" in msg
+    # A finished undisturbed (its first epoch is the reference's) ...
+    assert isinstance(result[0], train.FitResult), result
+    assert result[0].history[0]["train_loss"] == ref.history[0]["train_loss"]
+    # ... and once it is done, B is still refused, by A's checkpoint.
+    with pytest.raises(ValueError, match=r"different run .*'learning_rate'"):
+        train.fit(tiny_cnn, *digits, epochs=1, out_dir=tmp_path,
+                  **{**RUN, "learning_rate": 1e-3})
+
+
+def test_leftovers_of_a_killed_write_are_removed_and_the_run_resumes(
+        reference_run, digits, tmp_path):
+    ref, _, _ = reference_run
+    train.fit(tiny_cnn, *digits, epochs=1, out_dir=tmp_path, **RUN)
+    # What a kill in the middle of writing epoch 2 leaves (no cleanup runs): our
+    # temporary folder with orbax's own temporary inside, a half-written
+    # config.json and model folder, and the lock file of the dead process.
+    ckpt = tmp_path / train.CHECKPOINT_FILE
+    orbax_tmp = ckpt / ".tmp-epoch-00002-k1ll3d" / "state.orbax-checkpoint-tmp-17"
+    orbax_tmp.mkdir(parents=True)
+    (orbax_tmp / "_METADATA").write_text('{"tree_metadata": {"mod')
+    (ckpt / "epoch-00002.orbax-checkpoint-tmp-18").mkdir()
+    (tmp_path / f".tmp-k1ll3d-{train.CONFIG_FILE}").write_text('{"form')
+    (tmp_path / ".tmp-model-k1ll3d").mkdir()
+    (tmp_path / ".lock").write_text("999999\n")
+    (tmp_path / ".tmp-notes-of-the-user.txt").write_text("not ours")
+    rec = Recorder()
+    result = train.fit(tiny_cnn, *digits, epochs=3, out_dir=tmp_path, progress=rec,
+                       **RUN)
+    assert rec.epochs_stepped() == [2, 3] and result.start_epoch == 1
+    assert_same_state(result.model, ref.model)
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [".tmp-notes-of-the-user.txt", train.CHECKPOINT_FILE, train.MODEL_FILE,
+         train.CONFIG_FILE])
+    assert os.listdir(ckpt) == ["epoch-00003"]
+
+
+# Run by a second Python process: trains into argv[1] with the reference
+# settings, signals (argv[2]/ready) and waits (for argv[2]/go) at the first step,
+# then dies in the middle of writing epoch 2's checkpoint (os._exit, as a kill:
+# no cleanup runs), leaving an orbax temporary folder and a partial file behind.
+_DYING_RUN = textwrap.dedent("""
+    import os, sys, time
+    import jax
+    out, sig, x64, no_opt = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+    jax.config.update("jax_enable_x64", x64 == "True")
+    jax.config.update("jax_disable_most_optimizations", no_opt == "True")
+    import test_train as tt
+    from sigcnn import train
+
+    real = train.checkpoint.write_state
+
+    def dying(path, state):
+        if "epoch-00002" in path:
+            tmp = path + ".orbax-checkpoint-tmp-1"
+            os.makedirs(tmp)
+            with open(os.path.join(tmp, "_METADATA"), "w") as f:
+                f.write('{"tree_metadata": {"mod')
+            os._exit(75)
+        real(path, state)
+
+    def progress(event):
+        if (event.kind, event.epoch, event.step) == ("step", 1, 1):
+            open(os.path.join(sig, "ready"), "w").close()
+            end = time.monotonic() + 300
+            while not os.path.exists(os.path.join(sig, "go")):
+                if time.monotonic() > end:
+                    sys.exit("no go signal")
+                time.sleep(0.02)
+
+    train.checkpoint.write_state = dying
+    train.fit(tt.tiny_cnn, *tt.digits_split(), epochs=3, out_dir=out,
+              progress=progress, **tt.RUN)
+    sys.exit("not killed")
+""")
+
+
+@pytest.mark.slow
+def test_killed_process_leaves_a_folder_the_next_run_resumes(
+        reference_run, digits, tmp_path):
+    # The two tests above with a real second process (about 10 s of CPU for
+    # its start-up and compilation, hence `slow`).
+    ref, _, _ = reference_run
+    out, sig = tmp_path / "run", tmp_path / "signals"
+    sig.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _DYING_RUN, str(out), str(sig),
+         str(jax.config.read("jax_enable_x64")),
+         str(jax.config.read("jax_disable_most_optimizations"))],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 300
+        while not (sig / "ready").exists():
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < end, "the other run did not start"
+            time.sleep(0.02)
+        with pytest.raises(ValueError, match=r"in use by another training run "
+                                             r"\(process \d+\)"):
+            train.fit(tiny_cnn, *digits, epochs=3, out_dir=out,
+                      **{**RUN, "learning_rate": 1e-3})
+        (sig / "go").touch()
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 75, err[-3000:]
+    # Epoch 1's checkpoint, a temporary folder for epoch 2 and the dead lock.
+    assert sorted(os.listdir(out)) == [".lock", train.CHECKPOINT_FILE]
+    left = sorted(os.listdir(out / train.CHECKPOINT_FILE))
+    assert len(left) == 2 and left[0].startswith(".tmp-epoch-00002-"), left
+    rec = Recorder()
+    result = train.fit(tiny_cnn, *digits, epochs=3, out_dir=out, progress=rec,
+                       **RUN)
+    assert rec.epochs_stepped() == [2, 3] and result.start_epoch == 1
+    assert_same_state(result.model, ref.model)
+    assert sorted(os.listdir(out)) == sorted(
+        [train.CHECKPOINT_FILE, train.MODEL_FILE, train.CONFIG_FILE])
+    assert os.listdir(out / train.CHECKPOINT_FILE) == ["epoch-00003"]
+
+
+def test_unusable_out_dir_is_refused_before_training(small, tmp_path):
+    rec = Recorder()
+    opts = dict(epochs=1, batch_size=4, progress=rec)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match=r"`out_dir` .*file.* exists and is not a "
+                                         r"folder"):
+        train.fit(tiny_cnn, small, None, out_dir=tmp_path / "file", **opts)
+    with pytest.raises(ValueError, match=r"`out_dir` .*run.* cannot be created \(a "
+                                         r"part of the path is a file\)"):
+        train.fit(tiny_cnn, small, None, out_dir=tmp_path / "file" / "run", **opts)
+    locked = tmp_path / "read-only"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if os.geteuid() != 0:        # root ignores the permission bits
+            with pytest.raises(ValueError, match=r"`out_dir` .*read-only.* is not "
+                                                 r"writable"):
+                train.fit(tiny_cnn, small, None, out_dir=locked, **opts)
+            with pytest.raises(ValueError, match=r"cannot be created"):
+                train.fit(tiny_cnn, small, None, out_dir=locked / "run", **opts)
+    finally:
+        locked.chmod(0o755)
+    assert rec.events == []          # refused before the first epoch
+    assert sorted(os.listdir(tmp_path)) == ["file", "read-only"]
+    assert os.listdir(locked) == []
+
+
+def test_truncated_or_foreign_checkpoint_is_refused(reference_run, digits,
+                                                    tmp_path):
+    _, out, _ = reference_run
+    epoch = os.path.join(train.CHECKPOINT_FILE, "epoch-00003")
+    cases = {
+        "deleted": lambda d: os.remove(max(state_files(d / epoch / "state"),
+                                           key=os.path.getsize)),
+        "garbled": lambda d: [garble(f) for f in state_files(d / epoch / "state")],
+        "no-metadata": lambda d: os.remove(d / epoch / "state" / "_METADATA"),
+        "bad-meta": lambda d: (d / epoch / "meta.json").write_text("{"),
+        "model-as-epoch": lambda d: (shutil.rmtree(d / epoch),
+                                     shutil.copytree(d / train.MODEL_FILE, d / epoch)),
+    }
+    for name, damage in cases.items():
+        d = copy_run(out, tmp_path / name)
+        damage(d)
+        with pytest.raises(ValueError) as info:
+            train.fit(tiny_cnn, *digits, epochs=3, out_dir=d, **RUN)
+        msg = str(info.value)
+        assert repr(str(d / epoch)) in msg, (name, msg)
+        assert "resume=False" in msg and "TensorStore" not in msg, (name, msg)
+    # A `checkpoint` folder that something else wrote.
+    d = tmp_path / "foreign"
+    (d / train.CHECKPOINT_FILE).mkdir(parents=True)
+    (d / train.CHECKPOINT_FILE / "weights.h5").write_text("x")
+    with pytest.raises(ValueError, match=r"sigcnn.train did not write .*weights.h5"):
+        train.fit(tiny_cnn, *digits, epochs=3, out_dir=d, **RUN)
+    assert os.listdir(d / train.CHECKPOINT_FILE) == ["weights.h5"]
+
+
+def test_corrupt_or_foreign_model_is_refused_by_load_model(reference_run, small,
+                                                           tmp_path, capfd):
+    _, out, _ = reference_run
+    model_dir = lambda d: str(d / train.MODEL_FILE)  # noqa: E731
+    d = copy_run(out, tmp_path / "garbled")
+    for f in state_files(d / train.MODEL_FILE):
+        garble(f)
+    with pytest.raises(ValueError, match=r"holds an unreadable or incomplete model "
+                                         r"state .*train again .* or delete it") as e:
+        train.load_model(d, model=tiny_cnn)
+    assert repr(model_dir(d)) in str(e.value)
+    assert "Traceback" not in capfd.readouterr().err
+    d = copy_run(out, tmp_path / "bad-meta")
+    garble(d / train.MODEL_FILE / "meta.json")
+    with pytest.raises(ValueError, match=r"unreadable or incomplete model \(meta"):
+        train.load_model(d, model=tiny_cnn)
+    d = tmp_path / "foreign"
+    (d / train.MODEL_FILE).mkdir(parents=True)
+    (d / train.MODEL_FILE / "saved_model.pb").write_text("x")
+    assert not train.has_model(d)
+    with pytest.raises(ValueError, match=r"model.* or delete it"):
+        train.load_model(d, model=tiny_cnn)
+    # `fit` would overwrite it: refused before training.
+    with pytest.raises(ValueError, match=r"sigcnn.train did not write and would "
+                                         r"overwrite"):
+        train.fit(tiny_cnn, small, None, epochs=1, batch_size=4, out_dir=d)
+
+
+def test_fit_refuses_non_finite_data(small):
+    x, y = small
+    bad = x.copy()
+    bad[3, 2, 1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"`train_data\[0\]` must be finite; it "
+                                         r"contains 1 NaN and 0 Inf values"):
+        train.fit(tiny_cnn, (bad, y), None, epochs=1, batch_size=4)
+    bad[3, 2, 1, 0] = np.inf
+    with pytest.raises(ValueError, match=r"`test_data\[0\]` must be finite; it "
+                                         r"contains 0 NaN and 1 Inf"):
+        train.fit(tiny_cnn, (x, y), (bad, y), epochs=1, batch_size=4)
+
+
+def test_nan_weights_are_refused_on_load_and_resume(reference_run, digits,
+                                                    tmp_path):
+    _, out, _ = reference_run
+    d = copy_run(out, tmp_path / "run")
+    model, config = train.load_model(d, model=tiny_cnn)
+    model.head.kernel[...] = model.head.kernel[...].at[0, 0].set(jnp.nan)
+    train.checkpoint.save_model(str(d), model, config)
+    with pytest.raises(ValueError, match=r"holds NaN or Inf values \(in "
+                                         r"\['head'\]\['kernel'\]") as e:
+        train.load_model(d, model=tiny_cnn)
+    assert repr(str(d / train.MODEL_FILE)) in str(e.value)
+    # The same weights in the checkpoint: resume refuses them too.
+    epoch = d / train.CHECKPOINT_FILE / "epoch-00003"
+    meta = json.loads((epoch / "meta.json").read_text())
+    opt = nnx.Optimizer(model, train.building.make_tx("adam", 1e-2, 1e-4),
+                        wrt=nnx.Param)
+    key = jax.random.wrap_key_data(jnp.asarray(meta["rng"]["key_data"], jnp.uint32),
+                                   impl=meta["rng"]["impl"])
+    train.checkpoint.save_checkpoint(str(d), run=meta["run"], epochs_done=3,
+                                     data_key=key, history=meta["history"],
+                                     module=model, optimizer=opt)
+    with pytest.raises(ValueError, match=r"holds NaN or Inf values") as e:
+        train.fit(tiny_cnn, *digits, epochs=3, out_dir=d, **RUN)
+    assert repr(str(epoch)) in str(e.value)
+
+
+def test_nan_loss_stops_training(digits, tmp_path):
+    # Weights so large that the logits overflow: the loss is NaN from the first
+    # step. (The model and optimizer are those of the reference settings, so
+    # the compiled step is reused.)
+    model = TinyCNN(nnx.Rngs(0))
+    model.head.kernel[...] = model.head.kernel[...] * 1e38
+    rec = Recorder()
+    with pytest.raises(ValueError, match=r"training loss became (nan|inf) at step "
+                                         r"1 of epoch 1 .* lower `learning_rate`"):
+        train.fit(model, *digits, epochs=3, out_dir=tmp_path, progress=rec, **RUN)
+    assert rec.epochs_stepped() == [1]          # stopped; no epoch 2
+    assert os.listdir(tmp_path) == []           # nothing saved for epoch 1
 
 
 # --------------------------------------------------------------------------------
@@ -557,3 +924,9 @@ def test_eval_and_shift_errors(small):
         train.random_shifts(jax.random.key(0), 4, max_shift=1.5)
     with pytest.raises(ValueError, match=r"`n` must be a positive int; got 0"):
         train.random_shifts(jax.random.key(0), 0, max_shift=1)
+    # Keys go through the one validator (sigcnn._checks.check_key).
+    with pytest.raises(TypeError, match=r"`key` must be a JAX PRNG key; got 3"):
+        train.random_shifts(3, 4, max_shift=1)
+    with pytest.raises(ValueError, match=r"`key` must be a JAX PRNG key, a single "
+                                         r"one; got a batch of keys"):
+        train.augment(x, jax.random.split(jax.random.key(0)), max_shift=1)

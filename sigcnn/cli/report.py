@@ -12,10 +12,19 @@ import argparse
 import os
 import sys
 
-from sigcnn.cli._common import (Progress, add_external_args, add_folder_args,
-                                    check_external_flags, check_out_dir,
-                                    external_given, nonnegative_int, open_external,
-                                    open_folder, positive_int, say)
+from sigcnn.cli._common import (
+    Progress,
+    add_external_args,
+    add_folder_args,
+    check_external_flags,
+    check_out_dir,
+    external_given,
+    nonnegative_int,
+    open_external,
+    open_folder,
+    positive_int,
+    say,
+)
 
 __all__ = ["add_parser", "run"]
 

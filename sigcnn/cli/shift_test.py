@@ -11,10 +11,20 @@ import argparse
 import os
 
 from sigcnn._io import atomic_write_bytes
-from sigcnn.cli._common import (Progress, add_external_args, add_folder_args,
-                                    check_external_flags, check_out_dir,
-                                    external_given, nonnegative_int, open_external,
-                                    open_folder, positive_int, say, write_json)
+from sigcnn.cli._common import (
+    Progress,
+    add_external_args,
+    add_folder_args,
+    check_external_flags,
+    check_out_dir,
+    external_given,
+    nonnegative_int,
+    open_external,
+    open_folder,
+    positive_int,
+    say,
+    write_json,
+)
 
 __all__ = ["add_parser", "run"]
 

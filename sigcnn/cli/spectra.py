@@ -7,11 +7,19 @@ import os
 import time
 
 from sigcnn._io import atomic_write_bytes
-from sigcnn.cli._common import (add_external_args, add_preprocessing_args,
-                                check_external_flags,
-                                    check_out_dir, external_given, format_table,
-                                    nonnegative_int, open_external, open_folder,
-                                    say, write_json)
+from sigcnn.cli._common import (
+    add_external_args,
+    add_preprocessing_args,
+    check_external_flags,
+    check_out_dir,
+    external_given,
+    format_table,
+    nonnegative_int,
+    open_external,
+    open_folder,
+    say,
+    write_json,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -144,8 +152,9 @@ def run(args, parser: argparse.ArgumentParser) -> int:
     import jax.numpy as jnp
     import numpy as np
 
+    from sigcnn import figures as plot
     from sigcnn import layerwise as ls
-    from sigcnn import figures as plot, models
+    from sigcnn import models
 
     start = time.perf_counter()
     external = None

@@ -6,8 +6,14 @@ import argparse
 import os
 import sys
 
-from sigcnn.cli._common import (check_out_dir, format_table, nonnegative_int,
-                                    positive_float, positive_int, say)
+from sigcnn.cli._common import (
+    check_out_dir,
+    format_table,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    say,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -25,8 +31,8 @@ class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
 def add_parser(sub) -> None:
     """Registers ``train``; its defaults are the report's baseline model
     (`sigcnn.data.BASELINE_TRAINING` on `sigcnn.data.DatasetSpec()`)."""
-    from sigcnn.data import (BASELINE_TRAINING as B, DATASET_POSITIONS,
-                             DATASETS, DatasetSpec)
+    from sigcnn.data import BASELINE_TRAINING as B
+    from sigcnn.data import DATASET_POSITIONS, DATASETS, DatasetSpec
     from sigcnn.models import DOWNSAMPLE_MODES, MODEL_NAMES, MODEL_PADDINGS
 
     d = DatasetSpec()

@@ -48,7 +48,8 @@ def _check_paths(parser: argparse.ArgumentParser, args) -> None:
 def _write_plots(checks, directory) -> list[str]:
     import numpy as np
 
-    from sigcnn import figures as plot, verify
+    from sigcnn import figures as plot
+    from sigcnn import verify
 
     fine = np.linspace(0.0, 0.5, 201)
     response = {str(k): verify.binomial_response(fine, k) for k in range(1, 8)}

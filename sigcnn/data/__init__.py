@@ -12,39 +12,77 @@ Nothing is downloaded.
 
 from sigcnn.data.canvas import (
     POSITION_DISTRIBUTIONS as POSITION_DISTRIBUTIONS,
+)
+from sigcnn.data.canvas import (
     CanvasData as CanvasData,
+)
+from sigcnn.data.canvas import (
     canvas_dataset as canvas_dataset,
+)
+from sigcnn.data.canvas import (
     sample_positions as sample_positions,
 )
 from sigcnn.data.datasets import (
     BASELINE_TRAINING as BASELINE_TRAINING,
+)
+from sigcnn.data.datasets import (
     DATASET_POSITIONS as DATASET_POSITIONS,
+)
+from sigcnn.data.datasets import (
     DATASETS as DATASETS,
+)
+from sigcnn.data.datasets import (
     DEFAULT_SIGMA as DEFAULT_SIGMA,
+)
+from sigcnn.data.datasets import (
     DatasetSpec as DatasetSpec,
+)
+from sigcnn.data.datasets import (
     load_dataset as load_dataset,
 )
 from sigcnn.data.folder import (
     ImageFolder as ImageFolder,
+)
+from sigcnn.data.folder import (
     image_folder as image_folder,
+)
+from sigcnn.data.folder import (
     preprocess_image as preprocess_image,
 )
 from sigcnn.data.mnist import (
     load_mnist as load_mnist,
+)
+from sigcnn.data.mnist import (
     train_test_split as train_test_split,
 )
 from sigcnn.data.natural import (
     load_image_folder as load_image_folder,
+)
+from sigcnn.data.natural import (
     load_natural_image as load_natural_image,
+)
+from sigcnn.data.natural import (
     natural_image_names as natural_image_names,
+)
+from sigcnn.data.natural import (
     to_float_image as to_float_image,
 )
 from sigcnn.data.synthetic import (
     bandlimited_field as bandlimited_field,
+)
+from sigcnn.data.synthetic import (
     on_grid as on_grid,
+)
+from sigcnn.data.synthetic import (
     rectified_cosine as rectified_cosine,
+)
+from sigcnn.data.synthetic import (
     tone as tone,
+)
+from sigcnn.data.synthetic import (
     tone_1d as tone_1d,
+)
+from sigcnn.data.synthetic import (
     zone_plate as zone_plate,
 )
 

@@ -13,17 +13,35 @@ protocols' frames, training curves).
 from sigcnn.figures._style import coarse_map as coarse_map
 from sigcnn.figures.shifts import (
     jaggedness_figure as jaggedness_figure,
+)
+from sigcnn.figures.shifts import (
     protocol_frames_figure as protocol_frames_figure,
+)
+from sigcnn.figures.shifts import (
     table1_figure as table1_figure,
+)
+from sigcnn.figures.shifts import (
     training_figure as training_figure,
 )
 from sigcnn.figures.spectra import (
     aliasing_depth_figure as aliasing_depth_figure,
+)
+from sigcnn.figures.spectra import (
     blurpool_figure as blurpool_figure,
+)
+from sigcnn.figures.spectra import (
     layer_spectra_figure as layer_spectra_figure,
+)
+from sigcnn.figures.spectra import (
     relu_spectrum_figure as relu_spectrum_figure,
+)
+from sigcnn.figures.spectra import (
     shiftability_sweep_figure as shiftability_sweep_figure,
+)
+from sigcnn.figures.spectra import (
     verify_figure_set as verify_figure_set,
+)
+from sigcnn.figures.spectra import (
     verify_figures as verify_figures,
 )
 

@@ -27,9 +27,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from sigcnn.figures._style import save as _save, styled
-from sigcnn.shift_test import (JaggednessResult, ProtocolResult,
-                               ShiftTestResult)
+from sigcnn.figures._style import save as _save
+from sigcnn.figures._style import styled
+from sigcnn.shift_test import JaggednessResult, ProtocolResult, ShiftTestResult
 
 __all__ = [
         "jaggedness_figure",

@@ -16,7 +16,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from sigcnn.figures._style import coarse_map, save as _save, styled
+from sigcnn.figures._style import coarse_map, styled
+from sigcnn.figures._style import save as _save
 
 __all__ = [
     "aliasing_depth_figure",

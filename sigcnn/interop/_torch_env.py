@@ -18,6 +18,7 @@ repaired in memory (nothing is written to disk):
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 
 from sigcnn.interop.errors import require
@@ -56,7 +57,7 @@ def import_torch():
     ops.OpOverloadPacket.__getattr__ = getattr_
     try:
         torchax = require("torchax", "torch", "importing a PyTorch network")
-        import torchax.decompositions  # noqa: F401
+        importlib.import_module("torchax.decompositions")  # registers them
 
         torchax.default_env()
     finally:

@@ -20,23 +20,46 @@ References:
 
 from sigcnn.models.layers import (
     DOWNSAMPLE_MODES as DOWNSAMPLE_MODES,
+)
+from sigcnn.models.layers import (
     MODEL_PADDINGS as MODEL_PADDINGS,
+)
+from sigcnn.models.layers import (
     Conv as Conv,
+)
+from sigcnn.models.layers import (
     Sampling as Sampling,
+)
+from sigcnn.models.layers import (
     adaptive_avg_pool as adaptive_avg_pool,
+)
+from sigcnn.models.layers import (
     aps_downsample as aps_downsample,
+)
+from sigcnn.models.layers import (
     global_avg_pool as global_avg_pool,
 )
 from sigcnn.models.resnet import (
     BasicBlock as BasicBlock,
+)
+from sigcnn.models.resnet import (
     Bottleneck as Bottleneck,
+)
+from sigcnn.models.resnet import (
     ResNet as ResNet,
 )
-from sigcnn.models.vgg import VGG as VGG, VGG_STAGES as VGG_STAGES
+from sigcnn.models.vgg import VGG as VGG
+from sigcnn.models.vgg import VGG_STAGES as VGG_STAGES
 from sigcnn.models.zoo import (
     MODEL_NAMES as MODEL_NAMES,
+)
+from sigcnn.models.zoo import (
     count_params as count_params,
+)
+from sigcnn.models.zoo import (
     create as create,
+)
+from sigcnn.models.zoo import (
     variant as variant,
 )
 

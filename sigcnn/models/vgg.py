@@ -46,12 +46,14 @@ from sigcnn.models.layers import (
     Conv,
     Sampling,
     adaptive_avg_pool,
-    batch_norm as _batch_norm,
     check_width,
     global_avg_pool,
     lecun_normal,
     normal,
     scale_width,
+)
+from sigcnn.models.layers import (
+    batch_norm as _batch_norm,
 )
 
 __all__ = [

@@ -22,31 +22,53 @@ The datasets (`DatasetSpec`, `load_dataset`, `DATASETS`) live in
 
 from sigcnn.data.datasets import (
     DATASETS as DATASETS,
+)
+from sigcnn.data.datasets import (
     DatasetSpec as DatasetSpec,
+)
+from sigcnn.data.datasets import (
     load_dataset as load_dataset,
 )
 from sigcnn.report.config import (
     DEFAULT_REPORT as DEFAULT_REPORT,
+)
+from sigcnn.report.config import (
     QUICK_REPORT as QUICK_REPORT,
+)
+from sigcnn.report.config import (
     REPORT_MODELS as REPORT_MODELS,
+)
+from sigcnn.report.config import (
     VERIFY_MODES as VERIFY_MODES,
+)
+from sigcnn.report.config import (
     ReportConfig as ReportConfig,
 )
 from sigcnn.report.html import (
     render_html as render_html,
+)
+from sigcnn.report.html import (
     render_network_html as render_network_html,
 )
 from sigcnn.report.models import (
     TrainProgress as TrainProgress,
+)
+from sigcnn.report.models import (
     shift_test_checkpoint as shift_test_checkpoint,
+)
+from sigcnn.report.models import (
     train_model as train_model,
 )
 from sigcnn.report.network import (
     NETWORK_SHIFT_OPTIONS as NETWORK_SHIFT_OPTIONS,
+)
+from sigcnn.report.network import (
     make_network_report as make_network_report,
 )
 from sigcnn.report.pipeline import (
     CachedModelError as CachedModelError,
+)
+from sigcnn.report.pipeline import (
     make_report as make_report,
 )
 

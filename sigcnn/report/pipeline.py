@@ -29,8 +29,7 @@ import numpy as np
 from sigcnn._io import atomic_write_bytes, atomic_write_json, to_jsonable
 from sigcnn.data.datasets import load_dataset
 from sigcnn.report import _common
-from sigcnn.report.config import (DEFAULT_REPORT, REPORT_MODELS, ReportConfig,
-                                  cache_name)
+from sigcnn.report.config import DEFAULT_REPORT, REPORT_MODELS, ReportConfig, cache_name
 from sigcnn.report.models import TrainProgress, train_model
 
 __all__ = ["CachedModelError", "RECORD_FORMAT", "make_report"]
