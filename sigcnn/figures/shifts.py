@@ -30,6 +30,7 @@ from matplotlib.ticker import MaxNLocator
 from sigcnn.figures._style import save as _save
 from sigcnn.figures._style import styled
 from sigcnn.shift_test import JaggednessResult, ProtocolResult, ShiftTestResult
+from sigcnn.shift_test.results import as_result
 
 __all__ = [
         "jaggedness_figure",
@@ -268,16 +269,6 @@ def training_figure(histories) -> Figure:
     return fig
 
 
-def _result(name: str, r) -> ShiftTestResult:
-    if isinstance(r, ShiftTestResult):
-        return r
-    if isinstance(r, Mapping) and "protocols" in r:
-        return ShiftTestResult.from_dict(r)
-    raise TypeError(
-            f"`{name}` must be a ShiftTestResult (or its to_dict()), or a mapping "
-            f"model name -> one of them; got {type(r).__name__}.")
-
-
 @styled
 def table1_figure(results, *, path=None, title: str | None = None) -> Figure:
     """P(top-1 change) and MAC per protocol with confidence intervals, as bars.
@@ -300,7 +291,7 @@ def table1_figure(results, *, path=None, title: str | None = None) -> Figure:
     References:
       Azulay & Weiss, JMLR 2019, Table 1.
     """
-    named = _named(results, _result)
+    named = _named(results, as_result)
     protocols = []
     for _, r in named:
         for p in r.protocols:

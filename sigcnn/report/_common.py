@@ -92,3 +92,18 @@ def png_bytes(fig, *, dpi: int = 100) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
+
+
+def write_figures(out_dir: str, figures) -> list[str]:
+    """Writes each PNG of `figures` (name -> bytes) to ``out_dir/figures/NAME.png``
+    atomically; returns their absolute paths."""
+    from sigcnn._io import atomic_write_bytes
+
+    fig_dir = os.path.join(out_dir, "figures")
+    os.makedirs(fig_dir, exist_ok=True)
+    paths = []
+    for name, png in figures.items():
+        path = os.path.join(fig_dir, f"{name}.png")
+        atomic_write_bytes(path, png)
+        paths.append(os.path.abspath(path))
+    return paths

@@ -183,13 +183,7 @@ def make_network_report(out_dir, *, f: Callable, taps: Callable, folder,
         figures["table1"] = png(F.table1_figure(shift))
         if shift.jaggedness is not None:
             figures["jaggedness"] = png(F.jaggedness_figure(shift))
-        fig_dir = os.path.join(out_dir, "figures")
-        os.makedirs(fig_dir, exist_ok=True)
-        fig_paths = []
-        for name, png in figures.items():
-            path = os.path.join(fig_dir, f"{name}.png")
-            atomic_write_bytes(path, png)
-            fig_paths.append(os.path.abspath(path))
+        fig_paths = _common.write_figures(out_dir, figures)
 
     shift_d = shift.to_dict()
     record: dict = {

@@ -241,13 +241,7 @@ def make_report(out_dir, *, cache_dir=None, config: ReportConfig = DEFAULT_REPOR
     with stage("figures and page"):
         figures, record["frame_captions"] = _figures(
             cfg, checks, spectra_2d, fits, spectra, shifts, sweep, x_test)
-        fig_dir = os.path.join(out_dir, "figures")
-        os.makedirs(fig_dir, exist_ok=True)
-        fig_paths = []
-        for name, png in figures.items():
-            path = os.path.join(fig_dir, f"{name}.png")
-            atomic_write_bytes(path, png)
-            fig_paths.append(os.path.abspath(path))
+        fig_paths = _common.write_figures(out_dir, figures)
 
     record["timings"] = _common.round_timings(stage.rows)
     record["total_seconds"] = round(time.perf_counter() - t_start, 3)

@@ -33,6 +33,7 @@ __all__ = [
         "JaggednessResult",
         "ProtocolResult",
         "ShiftTestResult",
+        "as_result",
         "format_table",
 ]
 
@@ -369,14 +370,16 @@ def _fmt_ci(value, ci, digits):
     return f"{value:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
-def _as_result(name: str, r) -> ShiftTestResult:
+def as_result(name: str, r) -> ShiftTestResult:
+    """`r` as a `ShiftTestResult` (given one or its ``to_dict()``), or raises
+    naming the argument `name`."""
     if isinstance(r, ShiftTestResult):
         return r
     if isinstance(r, Mapping) and "protocols" in r:
         return ShiftTestResult.from_dict(r)
     raise TypeError(
-            f"`{name}` must be a ShiftTestResult (or its to_dict()) or a mapping "
-            f"name -> ShiftTestResult; got {type(r).__name__}.")
+            f"`{name}` must be a ShiftTestResult (or its to_dict()), or a mapping "
+            f"model name -> one of them; got {type(r).__name__}.")
 
 
 def format_table(results, *, digits: int = 3) -> str:
@@ -415,9 +418,9 @@ def format_table(results, *, digits: int = 3) -> str:
         if not results:
             raise ValueError("`results` must name at least one model; got an empty "
                              "mapping.")
-        named = [(str(k), _as_result("results", v)) for k, v in results.items()]
+        named = [(str(k), as_result("results", v)) for k, v in results.items()]
     else:
-        named = [(None, _as_result("results", results))]
+        named = [(None, as_result("results", results))]
     conf = named[0][1].settings.get("confidence", 0.95)
     pct = f"{100 * conf:g}%"
     header = ["protocol", f"P(top-1 change) [{pct} CI]", f"MAC [{pct} CI]",
