@@ -128,4 +128,6 @@ def test_public_modules_declare_all(module):
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
     names = [t.id for n in tree.body if isinstance(n, ast.Assign)
              for t in n.targets if isinstance(t, ast.Name)]
+    names += [n.target.id for n in tree.body if isinstance(n, ast.AnnAssign)
+              and isinstance(n.target, ast.Name)]
     assert "__all__" in names, f"{module} has no explicit __all__"

@@ -4,17 +4,11 @@ status 2, no traceback (``--debug`` shows it)."""
 
 import contextlib
 import io
-import json
 
 import pytest
 
 from sigcnn import cli
 from sigcnn.cli import error_message
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-_TINY = ["--model", "vgg_tiny", "--dataset", "mnist-canvas", "--canvas-size", "32",
-         "--crop", "2", "--n-train", "128", "--epochs", "1", "--batch-size", "64",
-         "--width", "0.5", "--seed", "1"]
 
 
 def _run(argv):
@@ -28,14 +22,6 @@ def _one_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert "Traceback" not in err
     return lines[-1]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    run = tmp_path_factory.mktemp("train") / "run"
-    code, _, err = _run(["train", *_TINY, "--out", str(run)])
-    assert code == 0, err
-    return run
 
 
 # -- the boundary ----------------------------------------------------------------
@@ -117,40 +103,6 @@ def test_error_message_names_flags_and_keeps_other_names():
     assert error_message(ValueError("bad `n_images` and `stride`"), flags) == \
         "bad --n-images and `stride`"
     assert error_message(ValueError("first line\nsecond"), flags) == "first line"
-
-
-# -- commands on a checkpoint of `sigcnn train` -----------------------------------
-
-
-def test_spectra_on_a_train_checkpoint(trained, tmp_path):
-    out = tmp_path / "spectra"
-    code, stdout, err = _run(["spectra", "--checkpoint", str(trained),
-                              "--out", str(out)])
-    assert code == 0, err
-    rec = json.loads((out / "spectra.json").read_text())
-    # the model by name and options, not a raw dict; at its training size and
-    # channel count (one-channel 32 x 32 canvases)
-    assert rec["model"].startswith("vgg_tiny (") and "width 0.5" in rec["model"]
-    assert rec["size"] == 32 and rec["checkpoint"] == str(trained)
-    assert rec["width"] is None and rec["downsample"] is None
-    assert rec["layers"] and all(0.0 <= la["aliasing_ratio"] <= 1.0
-                                 for la in rec["layers"])
-    for name in ("layer_spectra.png", "aliasing_vs_depth.png"):
-        assert (out / name).read_bytes()[:8] == PNG_MAGIC
-    assert "loading the trained model" in err
-
-
-def test_shift_test_refuses_more_images_than_held_out(trained, tmp_path):
-    out = tmp_path / "st"
-    code, stdout, err = _run(["shift-test", "--checkpoint", str(trained),
-                              "--n-images", "500000", "--out", str(out)])
-    assert code == 2
-    line = _one_line(err)
-    assert line.startswith("sigcnn shift-test: error: argument --n-images: must be "
-                           "at most the ")
-    assert "held-out images of the 'mnist-canvas' dataset" in line
-    assert line.endswith("got 500000.")
-    assert not (out / "shift_test.json").exists()
 
 
 def test_shift_test_refuses_more_images_than_the_folder(tmp_path):

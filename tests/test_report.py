@@ -665,8 +665,9 @@ def test_train_cli_refuses_a_checkpoint_of_other_settings(trained):
     argv[argv.index("--seed") + 1] = "2"
     code, out, err = _run(argv)
     assert code == 2
-    assert "sigcnn train: error: `out_dir` holds a checkpoint of a different run" \
-        in err
+    (line,) = err.strip().splitlines()[-1:]
+    assert line.startswith("sigcnn train: error: argument --out: holds a checkpoint "
+                           "of a different run")
 
 
 def test_train_defaults_are_the_reports_baseline():
@@ -796,6 +797,38 @@ def test_report_cli_names_the_retrain_flag(monkeypatch, tmp_path):
     assert calls[-1]["config"] is report.QUICK_REPORT
 
 
+def test_spectra_on_a_train_checkpoint(trained, tmp_path):
+    out = tmp_path / "spectra"
+    code, stdout, err = _run(["spectra", "--checkpoint", str(trained["dir"]),
+                              "--out", str(out)])
+    assert code == 0, err
+    rec = json.loads((out / "spectra.json").read_text())
+    # the model by name and options, not a raw dict; at its training size and
+    # channel count (one-channel 32 x 32 canvases)
+    assert rec["model"].startswith("vgg_tiny (") and "width 0.5" in rec["model"]
+    assert rec["size"] == 32 and rec["checkpoint"] == str(trained["dir"])
+    assert rec["width"] is None and rec["downsample"] is None
+    assert rec["layers"] and all(0.0 <= la["aliasing_ratio"] <= 1.0
+                                 for la in rec["layers"])
+    for name in ("layer_spectra.png", "aliasing_vs_depth.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC
+    assert "loading the trained model" in err
+
+
+def test_shift_test_refuses_more_images_than_held_out(trained, tmp_path):
+    out = tmp_path / "st"
+    code, stdout, err = _run(["shift-test", "--checkpoint", str(trained["dir"]),
+                              "--n-images", "500000", "--out", str(out)])
+    assert code == 2
+    line = err.strip().splitlines()[-1]
+    assert "Traceback" not in err
+    assert line.startswith("sigcnn shift-test: error: argument --n-images: must be "
+                           "at most the ")
+    assert "held-out images of the 'mnist-canvas' dataset" in line
+    assert line.endswith("got 500000.")
+    assert not (out / "shift_test.json").exists()
+
+
 def test_shift_test_cli(trained, tmp_path):
     out = tmp_path / "st"
     code, stdout, err = _run(["shift-test", "--checkpoint", str(trained["dir"]),
@@ -842,7 +875,7 @@ def test_shift_test_cli(trained, tmp_path):
     (["train", "--positions", "gaussian", "--sigma", "-1", "--out", "X"],
      "argument --sigma: must be non-negative"),
     (["train", "--canvas-size", "20", "--out", "X"],
-     "`canvas_size` must be at least the digit size 24"),
+     "argument --canvas-size: must be at least the digit size 24"),
     (["train", "--dataset", "cifar", "--out", "X"], "argument --dataset: invalid "
                                                     "choice: 'cifar'"),
     (["train", "--lr", "-1", "--out", "X"], "argument --lr: must be a positive "

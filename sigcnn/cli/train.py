@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from sigcnn.cli._common import (
     check_out_dir,
@@ -92,6 +91,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder (created if missing)")
     p.set_defaults(handler=run, subparser=p)
+    p.flag_names = {"out_dir": "--out", "learning_rate": "--lr",
+                    "resume": "--restart"}
 
 
 def _dataset(args, parser: argparse.ArgumentParser):
@@ -108,7 +109,11 @@ def _dataset(args, parser: argparse.ArgumentParser):
             positions=args.positions, sigma=args.sigma, crop=args.crop,
             n_train=args.n_train, seed=args.data_seed)
     except (TypeError, ValueError) as e:
-        parser.error(str(e))
+        from sigcnn.cli import error_message
+
+        parser.error(error_message(e, {"canvas_size": "--canvas-size",
+                                       "n_train": "--n-train", "seed": "--data-seed",
+                                       "crop": "--crop", "sigma": "--sigma"}))
 
 
 def run(args, parser: argparse.ArgumentParser) -> int:
@@ -123,17 +128,13 @@ def run(args, parser: argparse.ArgumentParser) -> int:
               f"{spec.describe()}")
     progress = report.TrainProgress(say, label=args.model,
                                     batch_size=args.batch_size)
-    try:
-        res = report.train_model(
-            spec, out_dir=args.out, model=args.model, epochs=args.epochs,
-            batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
-            width=args.width, padding=args.padding, downsample=args.downsample,
-            blur_size=args.blur_size, augment_shift=args.augment_shift,
-            augment_padding=args.augment_padding, progress=progress,
-            resume=not args.restart)
-    except ValueError as e:   # bad settings, or a checkpoint of another run
-        print(f"sigcnn train: error: {e}", file=sys.stderr)
-        return 2
+    res = report.train_model(
+        spec, out_dir=args.out, model=args.model, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
+        width=args.width, padding=args.padding, downsample=args.downsample,
+        blur_size=args.blur_size, augment_shift=args.augment_shift,
+        augment_padding=args.augment_padding, progress=progress,
+        resume=not args.restart)
     rows = [(str(h["epoch"]), f"{h['train_loss']:.4f}",
              f"{h['train_accuracy']:.4f}", f"{h['test_loss']:.4f}",
              f"{h['test_accuracy']:.4f}", f"{h['seconds']:.1f}")
