@@ -69,6 +69,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=nonnegative_int, default=0, metavar="N",
                    help="with --images: seed of the random pairs and intervals")
     p.set_defaults(handler=run, subparser=p)
+    p.flag_names = {"work_dir": "--out", "out_dir": "--out", "cache_dir": "--cache"}
 
 
 def run(args, parser: argparse.ArgumentParser) -> int:
@@ -120,18 +121,15 @@ def _run_external(args, parser) -> int:
     from sigcnn.report import network as network_report
 
     try:
-        record = network_report.make_network_report(
-            args.out, f=net.f, taps=net.taps, folder=folder, label=net.label,
-            source=net.source, tap_names=net.tap_names,
-            n_spectra_images=args.n_spectra_images, n_images=args.n_images,
-            chunk_images=args.chunk_images, seed=args.seed, progress=say,
-            shift_options=dict(n_pairs=args.n_pairs,
-                               sweep_images=args.sweep_images or None),
-            shift_progress=Progress())
-    except ValueError as e:
-        msg = str(e).replace("`work_dir`", "--out")
-        print(f"sigcnn report: error: {msg}", file=sys.stderr)
-        return 2
+        with Progress() as shift_progress:
+            record = network_report.make_network_report(
+                args.out, f=net.f, taps=net.taps, folder=folder, label=net.label,
+                source=net.source, tap_names=net.tap_names,
+                n_spectra_images=args.n_spectra_images, n_images=args.n_images,
+                chunk_images=args.chunk_images, seed=args.seed, progress=say,
+                shift_options=dict(n_pairs=args.n_pairs,
+                                   sweep_images=args.sweep_images or None),
+                shift_progress=shift_progress)
     except NotImplementedError as e:
         print(f"sigcnn report: {net.label}: {e}", file=sys.stderr)
         return 1
