@@ -46,8 +46,10 @@ References:
 
 from __future__ import annotations
 
+import functools
 import numbers
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -239,6 +241,13 @@ def aliasing_ratio(r2, stride):
     """
     r2 = _check_signal("r2", r2, reduces=True)
     stride = _check_stride(stride, r2.shape, divides=False)
+    return _aliasing_kernel(r2, stride)
+
+
+@functools.partial(jax.jit, static_argnames=("stride",))
+def _aliasing_kernel(r2, stride):
+    """One compiled program per shape and stride (eager op-by-op dispatch of
+    the steps compiles each of them separately: seconds on a new shape)."""
     return _outside_fraction(_center(r2), stride)
 
 
@@ -326,6 +335,12 @@ def shiftability_error(r2, stride):
     """
     r2 = _check_signal("r2", r2, reduces=True)
     sy, sx = _check_stride(stride, r2.shape, divides=True)
+    return _shiftability_kernel(r2, sy, sx)
+
+
+@functools.partial(jax.jit, static_argnames=("sy", "sx"))
+def _shiftability_kernel(r2, sy, sx):
+    """One compiled program per shape and stride (see `_aliasing_kernel`)."""
     c = _normalized(_center(r2))
     rec = _upsample(c[:, ::sy, ::sx], sy, sx)
     num = jnp.sum((c - rec) ** 2)
@@ -421,13 +436,19 @@ def fourier_shift(x, shift):
     h, w = x.shape[1], x.shape[2]
     rdt = x.dtype
     shift = _check_shift(shift, (h, w), rdt)
+    dy, dx = (jnp.asarray(d, rdt) for d in shift)
+    return _fourier_shift_kernel(x, dy, dx).astype(dtype)
+
+
+@jax.jit
+def _fourier_shift_kernel(x, dy, dx):
     # Separable phase ramps; the Nyquist bin of an even axis gets cos(pi d), the
     # symmetric split of e^{+i pi d} and e^{-i pi d}, so a 2-D shift equals a
     # vertical shift followed by a horizontal one.
-    phase = (_axis_phase(h, shift[0], rdt)[:, None]
-             * _axis_phase(w, shift[1], rdt)[None, :])
+    h, w, rdt = x.shape[1], x.shape[2], x.dtype
+    phase = (_axis_phase(h, dy, rdt)[:, None] * _axis_phase(w, dx, rdt)[None, :])
     spec = jnp.fft.fft2(x, axes=(1, 2)) * phase[None, :, :, None]
-    return jnp.real(jnp.fft.ifft2(spec, axes=(1, 2))).astype(dtype)
+    return jnp.real(jnp.fft.ifft2(spec, axes=(1, 2)))
 
 
 def radial_profile(spectrum, *, bins: int | None = None):
