@@ -59,6 +59,7 @@ def run_command(line, env, where):
         assert run.returncode == 0, f"{where}: {line}\n{run.stderr[-3000:]}"
 
 
+@pytest.mark.slow       # about 80 s: CI runs it after the suite (.ci/run)
 @pytest.mark.optimized  # the all-shift evaluation of ResNet-18 is compute-bound
 def test_own_network_tutorial_runs(tmp_path, monkeypatch):
     pytest.importorskip("torch")
