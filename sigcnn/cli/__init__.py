@@ -27,15 +27,14 @@ the same command resumes it (exit status 130).
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import traceback
 from typing import Sequence
 
 from sigcnn.cli import report, shift_test, spectra, train, verify
-from sigcnn.cli._common import format_table
+from sigcnn.cli._common import error_message, format_table
 
-__all__ = ["build_parser", "format_table", "main"]
+__all__ = ["build_parser", "error_message", "format_table", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,30 +80,6 @@ def _flags(subparser: argparse.ArgumentParser | None) -> dict[str, str]:
     return names
 
 
-def error_message(exc: BaseException, flags: dict[str, str]) -> str:
-    """The one-line message of `exc`, with library argument names as flags.
-
-    Args:
-      exc: the exception a subcommand raised.
-      flags: library argument name -> flag (see `_flags`).
-
-    Returns:
-      the first line of the message, each `` `name` `` that a flag sets
-      replaced by the flag.
-
-    Examples:
-      >>> error_message(ValueError("`out_dir` is a file; got 'a.txt'."),
-      ...               {"out_dir": "--out"})
-      "argument --out: is a file; got 'a.txt'."
-    """
-    text = str(exc).strip() or type(exc).__name__
-    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
-        text = f"{exc.strerror}: {exc.filename!r}"
-    text = text.splitlines()[0]
-    lead = re.match(r"`(\w+)`\s*(.*)", text)
-    if lead and lead.group(1) in flags:
-        return f"argument {flags[lead.group(1)]}: {lead.group(2).lstrip(': ')}"
-    return re.sub(r"`(\w+)`", lambda m: flags.get(m.group(1), m.group(0)), text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import Sequence
 
@@ -12,7 +13,7 @@ from sigcnn._format import render_table
 from sigcnn._io import atomic_write_json
 from sigcnn._progress import Progress
 
-__all__ = ["Progress", "add_external_args", "add_folder_args",
+__all__ = ["Progress", "error_message", "add_external_args", "add_folder_args",
            "add_preprocessing_args",
            "check_external_flags", "check_out_dir", "external_given",
            "format_table", "nonnegative_int", "open_external", "open_folder",
@@ -33,6 +34,32 @@ def format_table(rows: Sequence[Sequence[str]],
       the table as one string, lines joined by newlines.
     """
     return render_table(header, rows)
+
+
+def error_message(exc: BaseException, flags: dict[str, str]) -> str:
+    """The one-line message of `exc`, with library argument names as flags.
+
+    Args:
+      exc: the exception a subcommand raised.
+      flags: library argument name -> flag (see `_flags`).
+
+    Returns:
+      the first line of the message, each `` `name` `` that a flag sets
+      replaced by the flag.
+
+    Examples:
+      >>> error_message(ValueError("`out_dir` is a file; got 'a.txt'."),
+      ...               {"out_dir": "--out"})
+      "argument --out: is a file; got 'a.txt'."
+    """
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename!r}"
+    text = text.splitlines()[0]
+    lead = re.match(r"`(\w+)`\s*(.*)", text)
+    if lead and lead.group(1) in flags:
+        return f"argument {flags[lead.group(1)]}: {lead.group(2).lstrip(': ')}"
+    return re.sub(r"`(\w+)`", lambda m: flags.get(m.group(1), m.group(0)), text)
 
 
 def say(message: str) -> None:
@@ -151,9 +178,9 @@ def open_external(args, parser: argparse.ArgumentParser, *, step: str = "[1/4]")
     except interop.MissingExtraError as e:
         parser.error(str(e))
     except (OSError, ValueError, TypeError) as e:
-        msg = str(e).replace("`taps`", "--taps")
-        parser.error(msg if msg.startswith("--") else f"argument --torch/--timm/"
-                     f"--keras: {msg}")
+        msg = error_message(e, {"taps": "--taps", "weights": "--weights"})
+        parser.error(msg if msg.startswith(("argument ", "--")) else
+                     f"argument --torch/--timm/--keras: {msg}")
 
 
 # -- image folders -----------------------------------------------------------
@@ -205,8 +232,6 @@ def open_folder(args, parser: argparse.ArgumentParser):
                                  preprocess=args.normalize, labels=args.labels,
                                  classes=args.classes)
     except (OSError, ValueError) as e:
-        msg = str(e)
-        for name, flag in (("`labels`", "--labels"), ("`classes`", "--classes")):
-            if msg.startswith(name):
-                parser.error(f"argument {flag}: {msg[len(name):].lstrip(': ')}")
-        parser.error(f"argument --images: {msg}")
+        msg = error_message(e, {"labels": "--labels", "classes": "--classes"})
+        parser.error(msg if msg.startswith("argument ") else
+                     f"argument --images: {msg}")

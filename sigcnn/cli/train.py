@@ -7,6 +7,7 @@ import os
 
 from sigcnn.cli._common import (
     check_out_dir,
+    error_message,
     format_table,
     nonnegative_int,
     positive_float,
@@ -109,8 +110,6 @@ def _dataset(args, parser: argparse.ArgumentParser):
             positions=args.positions, sigma=args.sigma, crop=args.crop,
             n_train=args.n_train, seed=args.data_seed)
     except (TypeError, ValueError) as e:
-        from sigcnn.cli import error_message
-
         parser.error(error_message(e, {"canvas_size": "--canvas-size",
                                        "n_train": "--n-train", "seed": "--data-seed",
                                        "crop": "--crop", "sigma": "--sigma"}))
