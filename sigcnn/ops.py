@@ -52,9 +52,11 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -252,6 +254,49 @@ def conv(x, kernel, *, stride=1, dilation=1, padding: Padding = "zero"):
         feature_group_count=cin // kin, precision=lax.Precision.HIGHEST)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _max_window(xp, dims, strides, wdil):
+    # VALID max over (dilated) windows. The custom VJP gives the same gradient as
+    # XLA's select-and-scatter (each window's cotangent goes to its first maximal
+    # tap in row-major order) from strided slices, compares and interior pads,
+    # which XLA:CPU runs about 8x faster in training.
+    return lax.reduce_window(xp, np.array(-np.inf, xp.dtype), lax.max, dims,
+                             strides, "VALID", window_dilation=wdil)
+
+
+def _window_taps(xp, y_shape, dims, strides, wdil):
+    # yields ((i, j), start, limit, tap): tap[n, p, q, c] = xp[n, p*sh + i*dh, q*sw + j*dw, c]
+    n, ho, wo, c = y_shape
+    for i in range(dims[1]):
+        for j in range(dims[2]):
+            start = (0, i * wdil[1], j * wdil[2], 0)
+            limit = (n, start[1] + (ho - 1) * strides[1] + 1,
+                     start[2] + (wo - 1) * strides[2] + 1, c)
+            yield start, limit, lax.slice(xp, start, limit, strides)
+
+
+def _max_window_fwd(xp, dims, strides, wdil):
+    y = _max_window(xp, dims, strides, wdil)
+    return y, (xp, y)
+
+
+def _max_window_bwd(dims, strides, wdil, res, g):
+    xp, y = res
+    grad = jnp.zeros_like(xp)
+    free = jnp.ones(y.shape, bool)           # windows whose maximum is not yet taken
+    for start, limit, tap in _window_taps(xp, y.shape, dims, strides, wdil):
+        hit = free & (tap == y)
+        free = free & ~hit
+        widths = [(start[a], xp.shape[a] - limit[a], strides[a] - 1)
+                  for a in range(4)]
+        grad = grad + lax.pad(jnp.where(hit, g, 0).astype(xp.dtype),
+                              np.array(0, xp.dtype), widths)
+    return (grad,)
+
+
+_max_window.defvjp(_max_window_fwd, _max_window_bwd)
+
+
 def _pool(x, window, stride, dilation, padding, kind, op_name):
     window = as_pair("window", window)
     x, stride, dilation = _check_inputs(x, stride, dilation, padding)
@@ -261,9 +306,7 @@ def _pool(x, window, stride, dilation, padding, kind, op_name):
     strides = (1, stride[0], stride[1], 1)
     wdil = (1, dilation[0], dilation[1], 1)
     if kind == "max":
-        init = np.array(-np.inf, xp.dtype)
-        return lax.reduce_window(xp, init, lax.max, dims, strides, "VALID",
-                                 window_dilation=wdil)
+        return _max_window(xp, dims, strides, wdil)
     total = lax.reduce_window(xp, np.array(0, xp.dtype), lax.add, dims, strides,
                               "VALID", window_dilation=wdil)
     return total / (window[0] * window[1])

@@ -591,3 +591,47 @@ def test_lowpass_mask_at_nyquist_matches_reference():
         np.testing.assert_array_equal(
             ops.lowpass_mask(shape, (1 / (2 * sy), 1 / (2 * sx))),
             ref.nyquist_mask_ref(shape, stride))
+
+
+def _numpy_max_pool_grad(xp, window, stride, dilation, g):
+    """Cotangent of a VALID max pool, by hand: each window's cotangent goes to its
+    first maximal tap in row-major order (XLA's select-and-scatter rule)."""
+    out = np.zeros_like(xp)
+    n, ho, wo, c = g.shape
+    for b, p, q, ch in itertools.product(range(n), range(ho), range(wo), range(c)):
+        taps = [(p * stride[0] + i * dilation[0], q * stride[1] + j * dilation[1])
+                for i in range(window[0]) for j in range(window[1])]
+        vals = [xp[b, r, s, ch] for r, s in taps]
+        r, s = taps[int(np.argmax(vals))]        # argmax: the first maximum
+        out[b, r, s, ch] += g[b, p, q, ch]
+    return out
+
+
+@pytest.mark.parametrize("window,stride,dilation,padding", [
+    ((2, 2), (2, 2), (1, 1), "zero"), ((3, 3), (2, 2), (1, 1), "circular"),
+    ((2, 3), (1, 2), (2, 1), "reflect"), ((3, 2), (1, 1), (2, 3), "valid")])
+@pytest.mark.parametrize("ties", [False, True])
+def test_max_pool_gradient_matches_first_maximum_rule(window, stride, dilation,
+                                                      padding, ties):
+    # The custom VJP equals the select-and-scatter rule, with ties (ReLU zeros)
+    # and with dilated windows, for which JAX's own max-pool VJP is missing.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 9, 8, 2)).astype(np.float32)
+    if ties:
+        x = np.maximum(np.round(x), 0).astype(np.float32)
+    f = lambda x: ops.max_pool(x, window=window, stride=stride,   # noqa: E731
+                               dilation=dilation, padding=padding)
+    y, vjp = jax.vjp(f, jnp.asarray(x))
+    g = rng.normal(size=y.shape).astype(np.float32)
+    got = np.asarray(vjp(jnp.asarray(g))[0])
+    xp, unpad = jax.vjp(lambda x: ops._pad(x, window, dilation, padding),
+                        jnp.asarray(x))
+    want_p = _numpy_max_pool_grad(np.asarray(xp), window, stride, dilation, g)
+    want = np.asarray(unpad(jnp.asarray(want_p))[0])
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    if dilation == (1, 1):          # and JAX's own rule where it exists
+        ref_f = lambda x: lax.reduce_window(                      # noqa: E731
+            ops._pad(x, window, dilation, padding), -jnp.inf, lax.max,
+            (1, *window, 1), (1, *stride, 1), "VALID")
+        theirs = jax.vjp(ref_f, jnp.asarray(x))[1](jnp.asarray(g))[0]
+        np.testing.assert_allclose(got, np.asarray(theirs), rtol=1e-6, atol=1e-6)
