@@ -80,3 +80,10 @@ def _optimized_when_marked(request):
         return
     with _most_optimizations_off(False):
         yield
+
+
+@pytest.fixture(scope="session")
+def paper_cache(tmp_path_factory):
+    """A model and evaluation cache shared by the paper_figures tests of one
+    worker (each xdist worker has its own, so no two train into one folder)."""
+    return tmp_path_factory.mktemp("paper_cache")
