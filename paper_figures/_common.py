@@ -185,7 +185,12 @@ def _external(args, ap: argparse.ArgumentParser) -> External | None:
             if getattr(args, flag) is not None:
                 ap.error(f"argument --{flag}: only with --torch or --keras; got "
                          f"--{flag} {getattr(args, flag)}")
+        if args.probabilities:
+            ap.error("argument --probabilities: only with --torch or --keras")
         return None
+    if args.torch and args.keras:
+        ap.error(f"argument --keras: give --torch or --keras, not both; got --torch "
+                 f"{args.torch} and --keras {args.keras}")
     if args.images is None:
         ap.error("argument --images: a folder of images is needed with --torch / "
                  "--keras")
@@ -195,6 +200,9 @@ def _external(args, ap: argparse.ArgumentParser) -> External | None:
     from sigcnn.cli import _common as cli
 
     if args.keras and ":" in args.keras and not os.path.isfile(args.keras):
+        if args.weights is not None:
+            ap.error("argument --weights: a Keras callable builds its own weights; "
+                     f"drop --weights {args.weights}")
         try:
             model = _load_keras_callable(args.keras)
         except (ImportError, AttributeError, ValueError) as e:
