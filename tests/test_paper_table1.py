@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "paper_figures"
-sys.path.insert(0, str(ROOT))
 
 SIZES = ["0.1", "0.4", "0.7", "1.0", "1.3", "1.6", "1.9"]
 PROTOCOLS = ["crop", "black", "inpaint", "scale"]
@@ -85,8 +84,10 @@ def test_table1_on_pretrained_onet(tmp_path):
     assert len(rec["claims"]) == 4
 
 
-def test_random_crops_follow_torchvision_and_match_a_resize_of_each_box():
-    import table1
+def test_random_crops_follow_torchvision_and_match_a_resize_of_each_box(monkeypatch):
+    # paper_figures/ on the path only for this test: its _nets would shadow tests/_nets
+    monkeypatch.syspath_prepend(str(ROOT))
+    table1 = importlib.import_module("table1")
 
     from sigcnn.shifts import resize_images
 
