@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 
 from sigcnn._checks import check_float_array, check_nhwc
 from sigcnn.interop._common import check_taps
@@ -82,8 +83,10 @@ def from_keras(model, *, taps=None) -> tuple[Callable[[Any, Any], Any], Any]:
 
 
 def _params(model):
-    return ([v.value for v in model.trainable_variables],
-            [v.value for v in model.non_trainable_variables])
+    # copies: Keras donates its variables' buffers to its own compiled steps
+    # (`predict`, `fit`), which would leave `params` pointing at deleted arrays
+    return ([jnp.array(v.value, copy=True) for v in model.trainable_variables],
+            [jnp.array(v.value, copy=True) for v in model.non_trainable_variables])
 
 
 def _recording_apply(model, taps):
