@@ -632,3 +632,26 @@ def test_figures_reject_results_without_data(full_result):
         jaggedness_figure(d)
     with pytest.raises(TypeError, match="must be a ShiftTestResult"):
         table1_figure([1, 2])
+
+
+def test_fixed_input_network_is_only_probed_on_the_frames_it_sees():
+    # crop windows without resizing are smaller than the images; a flatten-dense
+    # head that only takes the window size must not be probed on the images
+    w = jax.random.normal(jax.random.key(0), (16 * 16 * 1, 10))
+
+    def f(x):
+        if x.shape[1:3] != (16, 16):
+            raise ValueError(f"takes 16x16 inputs only; got {x.shape}")
+        return x.reshape(x.shape[0], -1) @ w
+
+    x = jax.random.normal(jax.random.key(1), (3, 26, 26, 1))
+    res = run_shift_test(f, x, key=jax.random.key(2), protocols=("crop",),
+                         crop_resize=False, crop_margin=10, consistency=None,
+                         all_shifts=False, sweep_images=0)
+    crop = res.protocol("crop")
+    assert crop.n_pairs == 3 * 8
+    # consistency rolls the images themselves: then the 26x26 probe must fail
+    with pytest.raises(ValueError, match="logits_fn"):
+        run_shift_test(f, x, key=jax.random.key(2), protocols=("crop",),
+                       crop_resize=False, crop_margin=10, consistency="circular",
+                       all_shifts=False, sweep_images=0)

@@ -76,17 +76,21 @@ class Run:
                         f"images has a single position; use another "
                         f"`sweep_protocol` or larger images.")
         self.evaluator = Evaluator(logits_fn, opts["chunk"], opts["jit"])
-        frame_sizes = {self.size} | {p.frame_size for p in self.plans}
+        # probe only the sizes that will be evaluated: a network with a fixed input
+        # size may accept the frames but not the images themselves
+        frame_sizes = {p.frame_size for p in self.plans}
         if self.sweep is not None:
             frame_sizes.add(tuple(self.sweep[2]))
-        num_classes = None
+        if self.consistency is not None or self.all_shifts or not frame_sizes:
+            frame_sizes.add(self.size)         # rolls, consistency and all shifts
+        num_classes, first = None, None
         for fs in sorted(frame_sizes):
             k = self.evaluator.probe((fs[0], fs[1], c), dtype)
-            num_classes = k if num_classes is None else num_classes
+            num_classes, first = (k, fs) if num_classes is None else (num_classes, first)
             if k != num_classes:
                 raise ValueError(
-                        f"`logits_fn` returns {num_classes} logits on {self.size} "
-                        f"images but {k} on {fs} frames.")
+                        f"`logits_fn` returns {num_classes} logits on {first} "
+                        f"frames but {k} on {fs} frames.")
         self.num_classes = int(num_classes)
         if self.labels is not None:
             bad = (self.labels < 0) | (self.labels >= num_classes)
