@@ -209,29 +209,9 @@ def _crop_run(f, x, y, scale, key):
     from sigcnn.shift_test import run_shift_test
 
     n, h, w, _ = x.shape
-    return run_shift_test(_fixed_size(f, (h, w)), crop_inputs(x, crop_boxes(n, h, w, scale)),
+    return run_shift_test(f, crop_inputs(x, crop_boxes(n, h, w, scale)),
                           y, key=key, protocols=("crop",), crop_resize=False,
                           **RUN).protocol("crop")
-
-
-def _fixed_size(f, size):
-    """`f`, accepting inputs of another size than `size` by centre-cropping them.
-
-    With ``crop_resize=False`` every frame has `size`, but `run_shift_test` also
-    probes `f` at the input size, which a fixed-input network (ONet) rejects;
-    only that shape probe sees other sizes. NNX modules pass unchanged."""
-    from flax import nnx
-
-    if isinstance(f, nnx.Module):
-        return f
-
-    def g(x):
-        if tuple(x.shape[1:3]) != tuple(size):
-            top, left = (x.shape[1] - size[0]) // 2, (x.shape[2] - size[1]) // 2
-            x = x[:, top:top + size[0], left:left + size[1]]
-        return f(x)
-
-    return g
 
 
 def circular_check(model, x) -> dict:
