@@ -56,7 +56,6 @@ import functools
 import math
 from typing import Literal
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -69,6 +68,7 @@ from sigcnn._checks import (
     check_nhwc,
     check_nonempty,
 )
+from sigcnn._op_vjps import conv_valid, max_window, tap_sum
 
 __all__ = [
     "PADDING_MODES",
@@ -88,7 +88,6 @@ __all__ = [
 
 Padding = Literal["zero", "circular", "reflect", "valid"]
 PADDING_MODES = ("zero", "circular", "reflect", "valid")
-_JNP_MODE = {"zero": "constant", "circular": "wrap", "reflect": "reflect"}
 
 
 def window_pads(window: int, dilation: int = 1) -> tuple[int, int]:
@@ -177,7 +176,28 @@ def _pad(x, window, dilation, padding, value=0.0):
     widths = ((0, 0), ph, pw, (0, 0))
     if padding == "zero":
         return jnp.pad(x, widths, mode="constant", constant_values=value)
-    return jnp.pad(x, widths, mode=_JNP_MODE[padding])
+    # One concatenate per axis (jnp.pad chains one per side and pixel, and its
+    # transpose is then about 4x slower in training).
+    for axis, (lo, hi) in ((1, ph), (2, pw)):
+        x = _wrap_axis(x, axis, lo, hi, padding)
+    return x
+
+
+def _wrap_axis(x, axis, lo, hi, padding):
+    if lo == hi == 0:
+        return x
+    n = x.shape[axis]
+    sl = functools.partial(lax.slice_in_dim, x, axis=axis)
+    if padding == "circular":     # 1234 -> 34|1234|12 (pads may exceed n)
+        reps = -(-max(lo, hi) // n)
+        if reps > 1:
+            x = lax.concatenate([x] * (2 * reps + 1), axis)
+            return lax.slice_in_dim(x, reps * n - lo, (reps + 1) * n + hi, axis=axis)
+        parts = [sl(n - lo, n), x, sl(0, hi)]
+    else:                         # reflect: 1234 -> 32|1234|32 (pads < n)
+        parts = [lax.rev(sl(1, lo + 1), (axis,)), x,
+                 lax.rev(sl(n - 1 - hi, n - 1), (axis,))]
+    return lax.concatenate([p for p in parts if p.shape[axis]], axis)
 
 
 def _check_inputs(x, stride, dilation, padding):
@@ -248,53 +268,7 @@ def conv(x, kernel, *, stride=1, dilation=1, padding: Padding = "zero"):
     dtype = jnp.result_type(x.dtype, kernel.dtype)   # lax needs equal dtypes
     x, kernel = x.astype(dtype), kernel.astype(dtype)
     xp = _pad(x, (kh, kw), dilation, padding)
-    return lax.conv_general_dilated(
-        xp, kernel, window_strides=stride, padding="VALID",
-        rhs_dilation=dilation, dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        feature_group_count=cin // kin, precision=lax.Precision.HIGHEST)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
-def _max_window(xp, dims, strides, wdil):
-    # VALID max over (dilated) windows. The custom VJP gives the same gradient as
-    # XLA's select-and-scatter (each window's cotangent goes to its first maximal
-    # tap in row-major order) from strided slices, compares and interior pads,
-    # which XLA:CPU runs about 8x faster in training.
-    return lax.reduce_window(xp, np.array(-np.inf, xp.dtype), lax.max, dims,
-                             strides, "VALID", window_dilation=wdil)
-
-
-def _window_taps(xp, y_shape, dims, strides, wdil):
-    # yields ((i, j), start, limit, tap): tap[n, p, q, c] = xp[n, p*sh + i*dh, q*sw + j*dw, c]
-    n, ho, wo, c = y_shape
-    for i in range(dims[1]):
-        for j in range(dims[2]):
-            start = (0, i * wdil[1], j * wdil[2], 0)
-            limit = (n, start[1] + (ho - 1) * strides[1] + 1,
-                     start[2] + (wo - 1) * strides[2] + 1, c)
-            yield start, limit, lax.slice(xp, start, limit, strides)
-
-
-def _max_window_fwd(xp, dims, strides, wdil):
-    y = _max_window(xp, dims, strides, wdil)
-    return y, (xp, y)
-
-
-def _max_window_bwd(dims, strides, wdil, res, g):
-    xp, y = res
-    grad = jnp.zeros_like(xp)
-    free = jnp.ones(y.shape, bool)           # windows whose maximum is not yet taken
-    for start, limit, tap in _window_taps(xp, y.shape, dims, strides, wdil):
-        hit = free & (tap == y)
-        free = free & ~hit
-        widths = [(start[a], xp.shape[a] - limit[a], strides[a] - 1)
-                  for a in range(4)]
-        grad = grad + lax.pad(jnp.where(hit, g, 0).astype(xp.dtype),
-                              np.array(0, xp.dtype), widths)
-    return (grad,)
-
-
-_max_window.defvjp(_max_window_fwd, _max_window_bwd)
+    return conv_valid(xp, kernel, stride, dilation, cin // kin)
 
 
 def _pool(x, window, stride, dilation, padding, kind, op_name):
@@ -306,7 +280,7 @@ def _pool(x, window, stride, dilation, padding, kind, op_name):
     strides = (1, stride[0], stride[1], 1)
     wdil = (1, dilation[0], dilation[1], 1)
     if kind == "max":
-        return _max_window(xp, dims, strides, wdil)
+        return max_window(xp, dims, strides, wdil)
     total = lax.reduce_window(xp, np.array(0, xp.dtype), lax.add, dims, strides,
                               "VALID", window_dilation=wdil)
     return total / (window[0] * window[1])
@@ -384,18 +358,6 @@ def binomial_filter(size: int) -> np.ndarray:
                     np.float64) / 2 ** (size - 1)
 
 
-def _separable_taps(x, taps, axis, stride, dilation, n_out):
-    """sum_j taps[j] * x[..., s*i + d*j, ...] along `axis`, via strided slices."""
-    out = None
-    for j, t in enumerate(taps):
-        start = j * dilation
-        stop = start + stride * (n_out - 1) + 1
-        sl = lax.slice_in_dim(x, start, stop, stride, axis)
-        term = sl * jnp.asarray(t, x.dtype)
-        out = term if out is None else out + term
-    return out
-
-
 def blur_pool(x, *, size=3, stride=2, dilation=1, padding: Padding = "reflect"):
     """BlurPool: binomial low-pass filter, then subsampling (Zhang, 2019).
 
@@ -428,8 +390,9 @@ def blur_pool(x, *, size=3, stride=2, dilation=1, padding: Padding = "reflect"):
     wo = output_size(w, size, dilation=dilation[1], padding=padding)
     # Blur at stride 1, then decimate once: the strided slice is then visibly
     # the subsampling of the blurred signal (sigcnn.decimation_points sees it).
-    y = _separable_taps(xp, taps, 1, 1, dilation[0], ho)
-    y = _separable_taps(y, taps, 2, 1, dilation[1], wo)
+    taps = tuple(float(t) for t in taps)
+    y = tap_sum(xp, taps, 1, dilation[0], ho)
+    y = tap_sum(y, taps, 2, dilation[1], wo)
     if stride == (1, 1):
         return y
     return lax.slice(y, (0, 0, 0, 0), y.shape, (1, stride[0], stride[1], 1))

@@ -15,7 +15,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "sigcnn"
 LAYERS = {
     # 0: the numerical core (jax and numpy only)
     "sigcnn": 0, "sigcnn._checks": 0, "sigcnn._io": 0, "sigcnn._format": 0,
-    "sigcnn.ops": 0, "sigcnn.spectra": 0, "sigcnn.metrics": 0,
+    "sigcnn.ops": 0, "sigcnn._op_vjps": 0, "sigcnn.spectra": 0,
+    "sigcnn.metrics": 0,
     "sigcnn.shifts": 0, "sigcnn.layerwise": 0, "sigcnn.atrous": 0,
     # 1: models, data, importers
     "sigcnn.models": 1, "sigcnn.data": 1, "sigcnn.interop": 1,

@@ -635,3 +635,121 @@ def test_max_pool_gradient_matches_first_maximum_rule(window, stride, dilation,
             (1, *window, 1), (1, *stride, 1), "VALID")
         theirs = jax.vjp(ref_f, jnp.asarray(x))[1](jnp.asarray(g))[0]
         np.testing.assert_allclose(got, np.asarray(theirs), rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# The written-out backward passes (sigcnn._op_vjps) against JAX's own transposes
+# of the plain lax forward computations.
+
+def _lax_conv_ref(x, k, stride, dilation, padding):
+    # plain lax: np.pad-equivalent jnp.pad, then JAX's conv rule
+    kh, kw, kin, _ = k.shape
+    mode = {"zero": "constant", "circular": "wrap", "reflect": "reflect"}
+    if padding != "valid":
+        widths = ((0, 0), ops.window_pads(kh, dilation[0]),
+                  ops.window_pads(kw, dilation[1]), (0, 0))
+        x = jnp.pad(x, widths, mode=mode[padding])
+    return lax.conv_general_dilated(
+        x, k, stride, "VALID", rhs_dilation=dilation,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=x.shape[3] // kin, precision=lax.Precision.HIGHEST)
+
+
+@pytest.mark.parametrize("stride,dilation,padding,groups,kernel", [
+    ((1, 1), (1, 1), "zero", 1, (3, 3)), ((2, 2), (1, 1), "circular", 1, (3, 3)),
+    ((1, 2), (2, 1), "reflect", 1, (2, 3)), ((3, 1), (1, 3), "valid", 1, (3, 2)),
+    ((2, 2), (1, 1), "zero", 2, (3, 3)), ((1, 1), (2, 2), "circular", 4, (3, 1))])
+def test_conv_gradients_match_jax_transposes(stride, dilation, padding, groups,
+                                             kernel):
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.normal(size=(2, 9, 11, 4)), jnp.float32)
+    k = jnp.asarray(rng.normal(size=(*kernel, 4 // groups, 4)), jnp.float32)
+    ours = lambda x, k: ops.conv(x, k, stride=stride, dilation=dilation,  # noqa: E731
+                                 padding=padding)
+    theirs = lambda x, k: _lax_conv_ref(x, k, stride, dilation, padding)  # noqa: E731
+    y, vjp = jax.vjp(ours, x, k)
+    y_ref, vjp_ref = jax.vjp(theirs, x, k)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-6, atol=1e-6)
+    g = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
+    for got, want in zip(vjp(g), vjp_ref(g)):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+
+
+def test_conv_kernel_gradient_equals_naive_correlation_float64():
+    # independent oracle:
+    # dK[a, b, c, o] = sum_{n,i,j} xp[n, s*i + d*a, s*j + d*b, c] g[n, i, j, o]
+    with jax.enable_x64():
+        rng = np.random.default_rng(2)
+        x = rng.normal(size=(2, 7, 8, 3))
+        k = rng.normal(size=(3, 2, 3, 5))
+        s, d = (2, 1), (1, 2)
+        f = lambda k: ops.conv(jnp.asarray(x), k, stride=s, dilation=d)  # noqa: E731
+        y, vjp = jax.vjp(f, jnp.asarray(k))
+        g = rng.normal(size=y.shape)
+        got = np.asarray(vjp(jnp.asarray(g))[0])
+        xp = np.pad(x, ((0, 0), ops.window_pads(3, d[0]), ops.window_pads(2, d[1]),
+                        (0, 0)))
+        want = np.zeros_like(k)
+        for a, b in itertools.product(range(3), range(2)):
+            taps = xp[:, d[0] * a::s[0], d[1] * b::s[1]][:, :g.shape[1], :g.shape[2]]
+            want[a, b] = np.einsum("nijc,nijo->co", taps, g)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("padding", ["zero", "circular", "reflect", "valid"])
+@pytest.mark.parametrize("size,stride,dilation", [(4, 2, 1), (3, (1, 2), (2, 1)),
+                                                  (7, 1, 1)])
+def test_blur_pool_gradient_matches_jax_transpose(padding, size, stride, dilation):
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.normal(size=(2, 15, 16, 3)), jnp.float32)
+    f = lambda x: ops.blur_pool(x, size=size, stride=stride,  # noqa: E731
+                                dilation=dilation, padding=padding)
+    d2 = ops.as_pair("dilation", dilation)
+    k2 = np.outer(ops.binomial_filter(size), ops.binomial_filter(size))
+    k = jnp.asarray(np.tile(k2[:, :, None, None], (1, 1, 1, 3)), jnp.float32)
+    ref_f = lambda x: _lax_conv_ref(x, k, ops.as_pair("stride", stride), d2,  # noqa: E731
+                                    padding)
+    y, vjp = jax.vjp(f, x)
+    y_ref, vjp_ref = jax.vjp(ref_f, x)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-6)
+    g = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
+    np.testing.assert_allclose(vjp(g)[0], vjp_ref(g)[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("padding", ["circular", "reflect"])
+@pytest.mark.parametrize("h,window,dilation", [(5, 3, 1), (5, 4, 2), (2, 7, 1),
+                                               (1, 3, 3), (6, 2, 1)])
+def test_pad_equals_numpy_pad(padding, h, window, dilation):
+    lo, hi = ops.window_pads(window, dilation)
+    if padding == "reflect" and max(lo, hi) >= h:
+        return                               # refused, tested above
+    x = np.random.default_rng(4).normal(size=(1, h, 3, 2)).astype(np.float32)
+    got = ops.pad(jnp.asarray(x), (window, 1), dilation=(dilation, 1),
+                  padding=padding)
+    want = np.pad(x, ((0, 0), (lo, hi), (0, 0), (0, 0)),
+                  mode="wrap" if padding == "circular" else "reflect")
+    np.testing.assert_array_equal(got, want)
+
+
+def test_second_order_gradient_and_forward_mode():
+    # reverse-over-reverse works through the written-out rules; forward mode is
+    # refused by JAX with a TypeError (documented in sigcnn._op_vjps)
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.normal(size=(1, 6, 6, 2)), jnp.float32)
+    k = jnp.asarray(rng.normal(size=(3, 3, 2, 2)), jnp.float32)
+
+    def loss(k, conv):
+        return jnp.sum(jnp.tanh(conv(x, k)) ** 2)
+
+    ours = lambda x, k: ops.blur_pool(ops.conv(x, k, stride=1), size=3)  # noqa: E731
+    theirs = lambda x, k: _lax_conv_ref(  # noqa: E731
+        _lax_conv_ref(x, k, (1, 1), (1, 1), "zero"),
+        jnp.asarray(np.tile(np.outer(ops.binomial_filter(3), ops.binomial_filter(3))
+                            [:, :, None, None], (1, 1, 1, 2)), jnp.float32),
+        (2, 2), (1, 1), "reflect")
+    v = jnp.asarray(rng.normal(size=k.shape), jnp.float32)
+    hvp = lambda conv: jax.grad(  # noqa: E731
+        lambda k: jnp.vdot(jax.grad(loss)(k, conv), v))(k)
+    np.testing.assert_allclose(hvp(ours), hvp(theirs), rtol=1e-4, atol=1e-5)
+    with pytest.raises(TypeError, match="forward-mode"):
+        jax.jvp(lambda k: ops.conv(x, k), (k,), (v,))
