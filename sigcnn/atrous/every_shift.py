@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.extend import core as jcore
+from jax.sharding import NamedSharding, PartitionSpec
 
 from sigcnn._checks import check_choice, check_positive_int
 from sigcnn.atrous import values as V
@@ -79,15 +80,84 @@ def _total_stride(closed, x, tiling) -> tuple[int, int]:
     return _PROGRAMS.get(_key("probe", closed, x, tiling), build)
 
 
-def _build_shifts(closed, method, shifts, grid, chunk, sizes, tiling):
+def _placement(x, shift_axis):
+    """(mesh, batch spec entry, shift_axis) for a NamedSharding-placed x, else None."""
+    sharding = None if isinstance(x, jax.core.Tracer) else getattr(x, "sharding", None)
+    named = isinstance(sharding, NamedSharding)
+    if shift_axis is not None:
+        if not isinstance(shift_axis, str):
+            raise TypeError(f"`shift_axis` must be None or the name of a mesh axis "
+                            f"(str); got {shift_axis!r}.")
+        if not named:
+            raise ValueError(
+                f"`shift_axis`={shift_axis!r} needs `x` placed on a mesh: pass x = "
+                f"jax.device_put(x, NamedSharding(mesh, PartitionSpec(...))); got x "
+                f"with sharding {sharding!r}.")
+        if shift_axis not in sharding.mesh.axis_names:
+            raise ValueError(
+                f"`shift_axis`={shift_axis!r} is not an axis of x's mesh, whose axes "
+                f"are {tuple(sharding.mesh.axis_names)}.")
+    if not named:
+        return None
+    spec = tuple(sharding.spec) + (None,) * (4 - len(sharding.spec))
+    if shift_axis is not None and shift_axis in jax.tree.leaves(spec[0]):
+        raise ValueError(f"`shift_axis`={shift_axis!r} already splits x's batch axis "
+                         f"(x's PartitionSpec is {sharding.spec}); use another mesh "
+                         "axis for the shifts.")
+    if spec[0] is None and shift_axis is None:
+        return None
+    return sharding.mesh, spec[0], shift_axis
+
+
+def _constrain(leaves, placement, n, n_shift_axes):
+    if placement is None:
+        return leaves
+    mesh, batch, shift_axis = placement
+    out = []
+    for a in leaves:
+        if a.ndim >= 1 + n_shift_axes and a.shape[0] == n:
+            spec = PartitionSpec(batch, shift_axis)
+        elif a.ndim >= n_shift_axes and n_shift_axes and shift_axis is not None:
+            spec = PartitionSpec(shift_axis)      # no batch axis: [Sy, Sx, ...]
+        else:
+            out.append(a)
+            continue
+        out.append(lax.with_sharding_constraint(a, NamedSharding(mesh, spec)))
+    return out
+
+
+def _split_brute(one, ts, placement):
+    """[P, *leaf] outputs of `one` over the shifts `ts`, for an x placed on a mesh.
+
+    vmap would merge the shifts into f's batch axis, shifts major, which leaves
+    the split batch axis minor in the merged one: XLA then replicates the work.
+    Instead each step of a `lax.map` calls f on the whole split batch; with a
+    shift axis of size A, the shifts are cut into A equal groups (the last shift
+    repeated to fill them) and the groups vmapped over that mesh axis.
+    """
+    mesh, _, shift_axis = placement
+    if shift_axis is None:
+        return lax.map(one, ts)
+    groups = mesh.shape[shift_axis]
+    p = ts.shape[0]
+    per = -(-p // groups)
+    padded = jnp.concatenate([ts, jnp.broadcast_to(ts[-1:], (groups * per - p, 2))])
+    outs = jax.vmap(lambda tt: lax.map(one, tt), spmd_axis_name=shift_axis)(
+        padded.reshape(groups, per, 2))
+    return [o.reshape((groups * per,) + o.shape[2:])[:p] for o in jax.tree.leaves(outs)]
+
+
+def _build_shifts(closed, method, shifts, grid, chunk, sizes, tiling, placement):
     entry = _Entry()
     jaxpr = closed.jaxpr
+    n_axes = 1 if grid is None else 2
 
     if method == "atrous":
         def run(consts, x):
             interp = Interpreter(AllShifts(shifts), sizes, tiling)
             outs = interp.run(jaxpr, consts, [_input(x)])
-            return [_arrange(_shift_leaf(v, shifts), grid) for v in outs]
+            return _constrain([_arrange(_shift_leaf(v, shifts), grid) for v in outs],
+                              placement, x.shape[0], n_axes)
     else:
         def run(consts, x):
             def one(t):
@@ -95,11 +165,14 @@ def _build_shifts(closed, method, shifts, grid, chunk, sizes, tiling):
                 return jcore.jaxpr_as_fun(jcore.ClosedJaxpr(jaxpr, consts))(xs)
 
             ts = jnp.asarray(shifts, jnp.int32)
-            if chunk is None or chunk >= len(shifts):
+            if placement is not None:
+                outs = _split_brute(one, ts, placement)
+            elif chunk is None or chunk >= len(shifts):
                 outs = jax.vmap(one)(ts)
             else:
                 outs = lax.map(one, ts, batch_size=chunk)
-            return [_arrange(o, grid) for o in outs]
+            return _constrain([_arrange(o, grid) for o in outs], placement,
+                              x.shape[0], n_axes)
 
     entry.run = jax.jit(run)
     return entry
@@ -176,7 +249,7 @@ def _certify(closed, out_tree, x, leaves, shifts, grid, check, tiling):
     sub = shifts[pick]
     key = _key("shifts", closed, x, "brute", sub.tobytes(), sub.shape, None, None)
     entry = _PROGRAMS.get(key, lambda: _build_shifts(
-        closed, "brute", sub, None, None, (x.shape[1], x.shape[2]), tiling))
+        closed, "brute", sub, None, None, (x.shape[1], x.shape[2]), tiling, None))
     consts = list(closed.consts)
     brute = [np.asarray(b) for b in entry.run(consts, x)]
     noise = None
@@ -209,7 +282,7 @@ def _certify(closed, out_tree, x, leaves, shifts, grid, check, tiling):
 
 def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
                shifts=None, chunk: int | None = None, check: int = 0,
-               tiling: Tiling | None = None):
+               tiling: Tiling | None = None, shift_axis: str | None = None):
     """f evaluated on every circular shift of x: leaves [N, Sy, Sx, ...].
 
     For each leaf of f(x) with shape [N, ...] the result has shape [N, Sy, Sx, ...]
@@ -260,10 +333,28 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
             vmapped call) and a compilation of it, plus two more such calls when
             the first bound fails; 0 (default) skips it.
         tiling: optional :class:`sigcnn.atrous.Tiling` for method="atrous".
+        shift_axis: optional name of an axis of the mesh `x` is placed on (a
+            :class:`jax.sharding.NamedSharding`) to split the shifts over: the Sy
+            axis of the leaves (or P, with explicit `shifts`) is then sharded over
+            it. Default None: the shifts are not split.
 
     Returns:
         Pytree with f(x)'s structure; leaves [N, Sy, Sx, ...] (or [N, P, ...] with
         explicit `shifts`).
+
+    Sharding: when `x` is a concrete array placed with a
+    :class:`jax.sharding.NamedSharding` whose batch axis is split over a mesh axis
+    (``PartitionSpec("batch")``), every leaf whose leading axis has x's batch size
+    keeps that split (and `shift_axis` adds the split of the shifts), and nothing
+    is gathered to one device. method="brute" splits all of its work: each device
+    evaluates f on its images (and its share of the shifts). method="atrous"
+    splits the undecimated pass; where it has to split values into a batch per
+    shift (zero or reflect padding, flatten, see above), XLA currently runs the
+    rest of f on every device of the batch axis, so for such networks on many
+    devices method="brute" can be faster. The numbers
+    equal those of one device to float rounding (XLA may pick other kernels for
+    the smaller per-device batches). `check` compares a few shifts on copies
+    gathered for that purpose; the returned leaves stay split.
 
     Raises:
         TypeError: if `f` is not callable, `x` is not a real float array, `chunk` is
@@ -304,6 +395,7 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
     if shifts is not None:
         shifts = _check_shifts(shifts)
     x = _check_x(x)
+    placement = _placement(x, shift_axis)
     if shifts is not None:  # rolls are periodic: reduce before any int32 cast
         shifts = np.mod(shifts, np.array([x.shape[1], x.shape[2]], np.int64))
     closed, out_tree = _trace(f, x)
@@ -314,9 +406,9 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
         shifts = np.stack([ty.ravel(), tx.ravel()], axis=1).astype(np.int64)
     sizes = (x.shape[1], x.shape[2])
     key = _key("shifts", closed, x, method, shifts.tobytes(), shifts.shape, grid,
-               chunk if method == "brute" else None, tiling)
+               chunk if method == "brute" else None, tiling, placement)
     entry = _PROGRAMS.get(key, lambda: _build_shifts(closed, method, shifts, grid,
-                                                     chunk, sizes, tiling))
+                                                     chunk, sizes, tiling, placement))
     leaves = entry.run(list(closed.consts), x)
     if check and method == "atrous":
         if any(isinstance(a, jax.core.Tracer) for a in leaves):
