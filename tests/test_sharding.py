@@ -80,8 +80,7 @@ _SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="module")
-def four_devices():
+def _four_devices():
     env = dict(os.environ, JAX_PLATFORMS="cpu",
                XLA_FLAGS=(os.environ.get("XLA_FLAGS", "")
                           + " --xla_force_host_platform_device_count=4").strip())
@@ -92,32 +91,28 @@ def four_devices():
     return json.loads(line[len("RESULT"):])
 
 
-@pytest.mark.parametrize("case", ["atrous", "brute", "brute_chunk", "check"])
-def test_batch_split_is_kept_and_numbers_equal_one_device(four_devices, case):
-    r = four_devices[case]
-    for k in ("logits", "map"):
-        assert r["specs"][k][0] == "batch", r["specs"]
-        assert r["shards"][k] == 4
-        assert r["shard_shape"][k][0] == r["shape"][k][0] // 2   # 8 images over 2
-    assert r["rel"] < 1e-5 and r["oracle"] < 1e-5, r
-
-
-@pytest.mark.parametrize("case", ["shift_axis", "brute_shift_axis", "explicit"])
-def test_shift_axis_splits_the_shifts(four_devices, case):
-    r = four_devices[case]
-    for k in ("logits", "map"):
-        assert r["specs"][k][:2] == ["batch", "shift"], r["specs"]
-        full, part = r["shape"][k], r["shard_shape"][k]
-        assert part[0] == full[0] // 2 and part[1] == full[1] // 2, (full, part)
-    assert r["rel"] < 1e-5 and r["oracle"] < 1e-5, r
-
-
-def test_the_work_is_split_over_the_devices(four_devices):
-    assert 0.2 <= four_devices["flops_ratio"] <= 0.3     # a quarter on 4 devices
-
-
-def test_layer_spectra_of_a_split_batch_equals_one_device(four_devices):
-    assert four_devices["spectra"] < 1e-5
+@pytest.mark.slow
+def test_on_four_simulated_devices():
+    # one subprocess (its JAX starts with 4 CPU devices) for all the cases
+    res = _four_devices()
+    for case in ("atrous", "brute", "brute_chunk", "check"):
+        r = res[case]               # the batch split is kept in every leaf
+        for k in ("logits", "map"):
+            assert r["specs"][k][0] == "batch", (case, r["specs"])
+            assert r["shards"][k] == 4
+            assert r["shard_shape"][k][0] == r["shape"][k][0] // 2, case
+        assert r["rel"] < 1e-5 and r["oracle"] < 1e-5, (case, r)
+    for case in ("shift_axis", "brute_shift_axis", "explicit"):
+        r = res[case]               # and shift_axis splits the shifts
+        for k in ("logits", "map"):
+            assert r["specs"][k][:2] == ["batch", "shift"], (case, r["specs"])
+            full, part = r["shape"][k], r["shard_shape"][k]
+            assert part[0] == full[0] // 2 and part[1] == full[1] // 2, (case, full, part)
+        assert r["rel"] < 1e-5 and r["oracle"] < 1e-5, (case, r)
+    # the work is split too: a quarter of the FLOPs per device on 4 devices
+    assert 0.2 <= res["flops_ratio"] <= 0.3, res["flops_ratio"]
+    # layer_spectra of a split batch equals that of one device
+    assert res["spectra"] < 1e-5
 
 
 def _f(x):
