@@ -280,9 +280,76 @@ def _certify(closed, out_tree, x, leaves, shifts, grid, check, tiling):
             "network (use method=\"brute\" meanwhile).")
 
 
+def _program(closed, x, plan):
+    method, shifts, grid, chunk, tiling, placement = plan
+    key = _key("shifts", closed, x, method, shifts.tobytes(), shifts.shape, grid,
+               chunk if method == "brute" else None, tiling, placement)
+    return _PROGRAMS.get(key, lambda: _build_shifts(
+        closed, method, shifts, grid, chunk, (x.shape[1], x.shape[2]), tiling,
+        placement))
+
+
+def _peak_bytes(f, x, plan) -> int:
+    """XLA's memory estimate of one call on x: arguments + temporaries + outputs."""
+    closed, _ = _trace(f, x)
+    run = _program(closed, x, plan).run
+    m = run.lower(list(closed.consts), x).compile().memory_analysis()
+    if m is None:
+        raise ValueError("`max_bytes` needs XLA's memory analysis, which this "
+                         f"backend ({jax.default_backend()}) does not provide.")
+    return int(m.argument_size_in_bytes + m.temp_size_in_bytes
+               + m.output_size_in_bytes - m.alias_size_in_bytes)
+
+
+def _by_budget(f, x, plan, max_bytes):
+    """Leaves of all_shifts over batch chunks whose calls fit in `max_bytes`.
+
+    The peak of one call is affine in its batch size b (the parameters and the
+    compiled constants, plus b images' activations): it is measured at b = 1 and
+    2, and the largest b whose estimate fits is used. The last chunk is padded
+    with copies of its last image, so one program serves every chunk. Returns
+    (leaves, first chunk).
+    """
+    n = x.shape[0]
+    one = _peak_bytes(f, x[:1], plan)
+    if one > max_bytes:
+        hint = (" or a smaller `chunk` (fewer shifts at once)" if plan[0] == "brute"
+                else " or method=\"brute\" with a small `chunk`")
+        raise ValueError(
+            f"`max_bytes`={max_bytes} is below the {one} bytes that one image needs "
+            f"(XLA's estimate for x of shape {(1,) + tuple(x.shape[1:])}): give a "
+            f"larger budget{hint}.")
+    slope = max(_peak_bytes(f, x[:2], plan) - one, 1) if n > 1 else 1
+    b = int(min(n, 1 + (max_bytes - one) // slope))
+    if b >= n:
+        closed, _ = _trace(f, x)
+        return _program(closed, x, plan).run(list(closed.consts), x), x
+    for m in (b, b + 1):        # chunks concatenate only along a batch axis
+        spec = jax.ShapeDtypeStruct((m,) + tuple(x.shape[1:]), x.dtype)
+        bad = [leaf.shape for leaf in jax.tree.leaves(jax.eval_shape(f, spec))
+               if not leaf.shape or leaf.shape[0] != m]
+        if bad:
+            raise ValueError(
+                f"`max_bytes` splits the batch into chunks of {b} images, which "
+                f"needs every leaf of f(x) to have x's batch axis first; f of "
+                f"{m} images gives leaves of shapes {bad}. Pass max_bytes=None.")
+    closed, _ = _trace(f, x[:b])
+    run = _program(closed, x[:b], plan).run
+    consts = list(closed.consts)
+    parts = []
+    for i in range(0, n, b):
+        xc = x[i:i + b]
+        if xc.shape[0] < b:
+            xc = jnp.concatenate([xc, jnp.repeat(xc[-1:], b - xc.shape[0], axis=0)])
+        outs = run(consts, xc)
+        parts.append([a[:min(b, n - i)] for a in outs])
+    return [jnp.concatenate(p) for p in zip(*parts)], x[:b]
+
+
 def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
                shifts=None, chunk: int | None = None, check: int = 0,
-               tiling: Tiling | None = None, shift_axis: str | None = None):
+               tiling: Tiling | None = None, shift_axis: str | None = None,
+               max_bytes: int | None = None):
     """f evaluated on every circular shift of x: leaves [N, Sy, Sx, ...].
 
     For each leaf of f(x) with shape [N, ...] the result has shape [N, Sy, Sx, ...]
@@ -337,6 +404,12 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
             :class:`jax.sharding.NamedSharding`) to split the shifts over: the Sy
             axis of the leaves (or P, with explicit `shifts`) is then sharded over
             it. Default None: the shifts are not split.
+        max_bytes: optional memory budget in bytes for one compiled call. The
+            batch is then evaluated in chunks of the largest size whose peak
+            (XLA's estimate of arguments, temporaries and outputs of the call,
+            measured for 1 and 2 images) fits; the returned leaves for all N
+            images come on top. f must treat images independently (evaluation
+            mode). ValueError if one image does not fit.
 
     Returns:
         Pytree with f(x)'s structure; leaves [N, Sy, Sx, ...] (or [N, P, ...] with
@@ -398,22 +471,31 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
     placement = _placement(x, shift_axis)
     if shifts is not None:  # rolls are periodic: reduce before any int32 cast
         shifts = np.mod(shifts, np.array([x.shape[1], x.shape[2]], np.int64))
+    if max_bytes is not None:
+        max_bytes = check_positive_int("max_bytes", max_bytes)
+        if placement is not None:
+            raise ValueError(
+                "`max_bytes` bounds one device's memory and cannot be combined with "
+                "an x placed on a mesh (each device then holds only its share of "
+                "the batch); place fewer images per device instead.")
     closed, out_tree = _trace(f, x)
     grid = None
     if shifts is None:
         grid = _total_stride(closed, x, tiling)
         ty, tx = np.meshgrid(np.arange(grid[0]), np.arange(grid[1]), indexing="ij")
         shifts = np.stack([ty.ravel(), tx.ravel()], axis=1).astype(np.int64)
-    sizes = (x.shape[1], x.shape[2])
-    key = _key("shifts", closed, x, method, shifts.tobytes(), shifts.shape, grid,
-               chunk if method == "brute" else None, tiling, placement)
-    entry = _PROGRAMS.get(key, lambda: _build_shifts(closed, method, shifts, grid,
-                                                     chunk, sizes, tiling, placement))
-    leaves = entry.run(list(closed.consts), x)
+    plan = (method, shifts, grid, chunk, tiling, placement)
+    if max_bytes is None:
+        leaves = _program(closed, x, plan).run(list(closed.consts), x)
+        done = x
+    else:
+        leaves, done = _by_budget(f, x, plan, max_bytes)
+        closed, _ = _trace(f, done)
     if check and method == "atrous":
         if any(isinstance(a, jax.core.Tracer) for a in leaves):
             raise ValueError("`check` needs concrete results: call all_shifts(..., "
                              f"check={check}) outside jax.jit / jax.eval_shape (or "
                              "pass check=0 there).")
-        _certify(closed, out_tree, x, leaves, shifts, grid, check, tiling)
+        first = leaves if done is x else [a[:done.shape[0]] for a in leaves]
+        _certify(closed, out_tree, done, first, shifts, grid, check, tiling)
     return jax.tree.unflatten(out_tree, leaves)
