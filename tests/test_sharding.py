@@ -80,11 +80,11 @@ _SCRIPT = textwrap.dedent("""
 """)
 
 
-def _four_devices():
+def _four_devices(script=_SCRIPT):
     env = dict(os.environ, JAX_PLATFORMS="cpu",
                XLA_FLAGS=(os.environ.get("XLA_FLAGS", "")
                           + " --xla_force_host_platform_device_count=4").strip())
-    proc = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True,
                           text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT"))
@@ -133,3 +133,52 @@ def test_shift_axis_needs_a_mesh_and_one_of_its_axes():
         all_shifts(_f, xs, shift_axis=3)
     # on a one-device mesh the result is that of an unplaced x
     np.testing.assert_array_equal(all_shifts(_f, xs), all_shifts(_f, x))
+
+
+_RUNNER = textwrap.dedent("""
+    import json
+    import jax, numpy as np
+    from jax.sharding import Mesh
+    import sigcnn.models as M
+    from sigcnn.shift_test import run_shift_test
+
+    model = M.create("vgg_tiny", key=0, in_channels=1, padding="zero")
+    model.eval()
+    x = np.random.default_rng(0).uniform(size=(6, 24, 24, 1)).astype(np.float32)
+    y = np.arange(6) % 10
+    mesh = Mesh(np.array(jax.devices()), ("batch",))
+    kw = dict(key=jax.random.key(0), protocols=("crop", "black"), n_pairs=3,
+              sweep_images=2, chunk=5)
+    a = run_shift_test(model, x, y, mesh=mesh, **kw).to_dict()
+    b = run_shift_test(model, x, y, **kw).to_dict()
+    print("RESULT" + json.dumps({"mesh": a, "one": b}))
+""")
+
+
+@pytest.mark.slow
+def test_shift_test_runner_on_a_mesh_equals_one_device():
+    res = _four_devices(_RUNNER)
+    a, b = res["mesh"], res["one"]
+
+    def close(u, v, path=""):
+        if isinstance(u, dict):
+            assert u.keys() == v.keys(), path
+            for k in u:
+                if k != "seconds":
+                    close(u[k], v[k], f"{path}/{k}")
+        elif isinstance(u, list):
+            assert len(u) == len(v), path
+            for i, (p, q) in enumerate(zip(u, v)):
+                close(p, q, f"{path}[{i}]")
+        elif isinstance(u, float):
+            assert abs(u - v) <= 1e-5 * max(1.0, abs(v)), (path, u, v)
+        else:
+            assert u == v, (path, u, v)
+    close(a, b)
+    assert a["protocols"], a.keys()
+
+
+def test_shift_test_mesh_must_be_a_mesh():
+    from sigcnn.shift_test import ShiftTestOptions
+    with pytest.raises(TypeError, match="`mesh` must be None or a jax.sharding.Mesh"):
+        ShiftTestOptions(mesh="gpus").resolve((2, 16, 16, 1))

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
 
 __all__ = ["Evaluator", "first_line", "groups", "pad_images"]
 
@@ -21,7 +22,13 @@ __all__ = ["Evaluator", "first_line", "groups", "pad_images"]
 class Evaluator:
     """A jitted logits function called on fixed-size chunks of frames."""
 
-    def __init__(self, logits_fn, chunk: int, jit: bool):
+    def __init__(self, logits_fn, chunk: int, jit: bool, mesh=None):
+        # on a mesh, each call's frames are split over all its devices: the chunk
+        # is rounded up to a multiple of the device count
+        self.sharding = None if mesh is None else NamedSharding(
+            mesh, PartitionSpec(tuple(mesh.axis_names)))
+        if mesh is not None:
+            chunk = -(-chunk // mesh.size) * mesh.size
         self.chunk = chunk
         if isinstance(logits_fn, nnx.Module):
             module = nnx.view(logits_fn, deterministic=True,
@@ -37,6 +44,10 @@ class Evaluator:
         else:
             self.fn = jax.jit(logits_fn) if jit else logits_fn
             self.traceable = logits_fn
+
+    def place(self, x):
+        """x on the mesh, batch split over its devices (unchanged without one)."""
+        return x if self.sharding is None else jax.device_put(x, self.sharding)
 
     def probe(self, shape, dtype):
         """K for frames of the given shape [h, w, C], or raises."""
@@ -68,7 +79,7 @@ class Evaluator:
                 piece = np.asarray(piece)
                 pad = [(0, self.chunk - k)] + [(0, 0)] * (piece.ndim - 1)
                 piece = np.pad(piece, pad, mode="edge")
-            out.append(np.asarray(self.fn(piece))[:k])
+            out.append(np.asarray(self.fn(self.place(piece)))[:k])
         return np.concatenate(out, axis=0)
 
 

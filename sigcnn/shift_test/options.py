@@ -13,6 +13,7 @@ import dataclasses
 import numbers
 from typing import Any, Sequence
 
+import jax
 import numpy as np
 
 from sigcnn import shifts as _shifts
@@ -84,6 +85,10 @@ class ShiftTestOptions:
       p_ci: ``"binomial"`` (Wilson over all pairs) or ``"bootstrap"`` (over
         images) for P(top-1 change).
       jit: jit-compile the logits function.
+      mesh: None, or a :class:`jax.sharding.Mesh`: every batch of frames (and
+        of images for the all-shifts accuracy) is split over all its devices,
+        ``chunk`` rounded up to a multiple of their number. The numbers equal
+        a one-device run to float rounding.
 
     Examples:
       >>> opts = ShiftTestOptions(protocols=("crop",), n_pairs=4)
@@ -117,6 +122,7 @@ class ShiftTestOptions:
     n_resamples: int = 2000
     p_ci: str = "binomial"
     jit: bool = True
+    mesh: Any = None
 
     @classmethod
     def from_kwargs(cls, options: "ShiftTestOptions | None" = None,
@@ -201,8 +207,16 @@ class ShiftTestOptions:
                 confidence=float(confidence),
                 n_resamples=check_positive_int("n_resamples", self.n_resamples),
                 p_ci=check_choice("p_ci", self.p_ci, P_CI_METHODS),
-                jit=_check_bool("jit", self.jit))
+                jit=_check_bool("jit", self.jit),
+                mesh=_check_mesh(self.mesh))
         return o
+
+
+def _check_mesh(mesh):
+    if mesh is not None and not isinstance(mesh, jax.sharding.Mesh):
+        raise TypeError(f"`mesh` must be None or a jax.sharding.Mesh; got "
+                        f"{type(mesh).__name__} {mesh!r}.")
+    return mesh
 
 
 def _check_protocols(protocols) -> tuple[str, ...]:

@@ -75,7 +75,8 @@ class Run:
                         f"the {opts['sweep_protocol']!r} sweep of the {self.size} "
                         f"images has a single position; use another "
                         f"`sweep_protocol` or larger images.")
-        self.evaluator = Evaluator(logits_fn, opts["chunk"], opts["jit"])
+        self.evaluator = Evaluator(logits_fn, opts["chunk"], opts["jit"],
+                                   opts["mesh"])
         # probe only the sizes that will be evaluated: a network with a fixed input
         # size may accept the frames but not the images themselves
         frame_sizes = {p.frame_size for p in self.plans}
@@ -109,7 +110,7 @@ class Run:
         self.alls_method = "brute" if opts["all_shifts_method"] == "brute" else "atrous"
         self.alls_reason = None
         settings = {k: v for k, v in opts.items()
-                    if k not in ("jit", "all_shifts_check")}
+                    if k not in ("jit", "all_shifts_check", "mesh")}
         settings.update(
                 protocols=list(protocols),
                 consistency_max_shift=opts["consistency_max_shift"]
@@ -243,11 +244,13 @@ class Run:
         # groups of chunk // max(Sy, Sx) images; "brute" then runs chunk // g
         # shifts at once.
         g = min(n, max(1, self.evaluator.chunk // max(shape[1], shape[2])))
+        if self.opts["mesh"] is not None:       # whole groups per device
+            g = -(-g // self.opts["mesh"].size) * self.opts["mesh"].size
         brute_chunk = max(1, self.evaluator.chunk // g)
         out, done = [], 0
         while done < n:
             e = min(done + g, n)
-            xg = pad_images(images[done:e], g)
+            xg = self.evaluator.place(pad_images(images[done:e], g))
             try:
                 res = np.asarray(call(xg, brute_chunk, self.opts["all_shifts_check"]))
             except (NotImplementedError, ValueError) as err:
