@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax import lax
 
-from sigcnn import ops
+from sigcnn import _op_vjps, ops
 
 _STATIC = ("stride", "dilation", "padding")
 # Shared jitted ops: one compile per configuration instead of one per primitive.
@@ -659,8 +659,10 @@ def _lax_conv_ref(x, k, stride, dilation, padding):
     ((1, 1), (1, 1), "zero", 1, (3, 3)), ((2, 2), (1, 1), "circular", 1, (3, 3)),
     ((1, 2), (2, 1), "reflect", 1, (2, 3)), ((3, 1), (1, 3), "valid", 1, (3, 2)),
     ((2, 2), (1, 1), "zero", 2, (3, 3)), ((1, 1), (2, 2), "circular", 4, (3, 1))])
+@pytest.mark.parametrize("min_positions", [0, 10**9])   # per-tap matmuls / lax
 def test_conv_gradients_match_jax_transposes(stride, dilation, padding, groups,
-                                             kernel):
+                                             kernel, min_positions, monkeypatch):
+    monkeypatch.setattr(_op_vjps, "MIN_POSITIONS", min_positions)
     rng = np.random.default_rng(1)
     x = jnp.asarray(rng.normal(size=(2, 9, 11, 4)), jnp.float32)
     k = jnp.asarray(rng.normal(size=(*kernel, 4 // groups, 4)), jnp.float32)
@@ -675,7 +677,8 @@ def test_conv_gradients_match_jax_transposes(stride, dilation, padding, groups,
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
 
 
-def test_conv_kernel_gradient_equals_naive_correlation_float64():
+def test_conv_kernel_gradient_equals_naive_correlation_float64(monkeypatch):
+    monkeypatch.setattr(_op_vjps, "MIN_POSITIONS", 0)
     # independent oracle:
     # dK[a, b, c, o] = sum_{n,i,j} xp[n, s*i + d*a, s*j + d*b, c] g[n, i, j, o]
     with jax.enable_x64():
@@ -731,7 +734,8 @@ def test_pad_equals_numpy_pad(padding, h, window, dilation):
     np.testing.assert_array_equal(got, want)
 
 
-def test_second_order_gradient_and_forward_mode():
+def test_second_order_gradient_and_forward_mode(monkeypatch):
+    monkeypatch.setattr(_op_vjps, "MIN_POSITIONS", 0)
     # reverse-over-reverse works through the written-out rules; forward mode is
     # refused by JAX with a TypeError (documented in sigcnn._op_vjps)
     rng = np.random.default_rng(5)
@@ -748,8 +752,8 @@ def test_second_order_gradient_and_forward_mode():
                             [:, :, None, None], (1, 1, 1, 2)), jnp.float32),
         (2, 2), (1, 1), "reflect")
     v = jnp.asarray(rng.normal(size=k.shape), jnp.float32)
-    hvp = lambda conv: jax.grad(  # noqa: E731
-        lambda k: jnp.vdot(jax.grad(loss)(k, conv), v))(k)
+    hvp = lambda conv: jax.jit(jax.grad(  # noqa: E731
+        lambda k: jnp.vdot(jax.grad(loss)(k, conv), v)))(k)
     np.testing.assert_allclose(hvp(ours), hvp(theirs), rtol=1e-4, atol=1e-5)
     with pytest.raises(TypeError, match="forward-mode"):
         jax.jvp(lambda k: ops.conv(x, k), (k,), (v,))

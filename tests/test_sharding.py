@@ -26,7 +26,6 @@ _SCRIPT = textwrap.dedent("""
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
     import sigcnn as sc
     from sigcnn.atrous import all_shifts
-from test_shift_runs import _close
     import sigcnn.models as M
 
     assert jax.device_count() == 4, jax.devices()
