@@ -24,7 +24,7 @@ def test_chunks_fit_the_budget_and_equal_one_call(method):
     plan = (method, np.array([[0, 0], [1, 2], [3, 1]]), None, None, es.Tiling(), None)
     one, two = es._peak_bytes(_f, _X[:1], plan), es._peak_bytes(_f, _X[:2], plan)
     budget = one + (two - one) + (two - one) // 2      # room for 2 images, not 3
-    leaves, first = es._by_budget(_f, _X, plan, budget)
+    leaves, first, _ = es._by_budget(_f, _X, es._trace(_f, _X)[0], plan, budget)
     b = first.shape[0]
     assert b == 2
     assert es._peak_bytes(_f, _X[:b], plan) <= budget < es._peak_bytes(_f, _X[:3], plan)

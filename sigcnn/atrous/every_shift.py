@@ -247,9 +247,7 @@ def _certify(closed, out_tree, x, leaves, shifts, grid, check, tiling):
     pick = np.sort(rng.choice(len(shifts), size=min(check, len(shifts)),
                               replace=False))
     sub = shifts[pick]
-    key = _key("shifts", closed, x, "brute", sub.tobytes(), sub.shape, None, None)
-    entry = _PROGRAMS.get(key, lambda: _build_shifts(
-        closed, "brute", sub, None, None, (x.shape[1], x.shape[2]), tiling, None))
+    entry = _program(closed, x, ("brute", sub, None, None, tiling, None))
     consts = list(closed.consts)
     brute = [np.asarray(b) for b in entry.run(consts, x)]
     noise = None
@@ -301,14 +299,14 @@ def _peak_bytes(f, x, plan) -> int:
                + m.output_size_in_bytes - m.alias_size_in_bytes)
 
 
-def _by_budget(f, x, plan, max_bytes):
+def _by_budget(f, x, closed, plan, max_bytes):
     """Leaves of all_shifts over batch chunks whose calls fit in `max_bytes`.
 
     The peak of one call is affine in its batch size b (the parameters and the
     compiled constants, plus b images' activations): it is measured at b = 1 and
     2, and the largest b whose estimate fits is used. The last chunk is padded
-    with copies of its last image, so one program serves every chunk. Returns
-    (leaves, first chunk).
+    with copies of its last image, so one program serves every chunk. `closed`
+    is f traced on all of x. Returns (leaves, first chunk, f traced on it).
     """
     n = x.shape[0]
     one = _peak_bytes(f, x[:1], plan)
@@ -322,8 +320,7 @@ def _by_budget(f, x, plan, max_bytes):
     slope = max(_peak_bytes(f, x[:2], plan) - one, 1) if n > 1 else 1
     b = int(min(n, 1 + (max_bytes - one) // slope))
     if b >= n:
-        closed, _ = _trace(f, x)
-        return _program(closed, x, plan).run(list(closed.consts), x), x
+        return _program(closed, x, plan).run(list(closed.consts), x), x, closed
     for m in (b, b + 1):        # chunks concatenate only along a batch axis
         spec = jax.ShapeDtypeStruct((m,) + tuple(x.shape[1:]), x.dtype)
         bad = [leaf.shape for leaf in jax.tree.leaves(jax.eval_shape(f, spec))
@@ -343,7 +340,7 @@ def _by_budget(f, x, plan, max_bytes):
             xc = jnp.concatenate([xc, jnp.repeat(xc[-1:], b - xc.shape[0], axis=0)])
         outs = run(consts, xc)
         parts.append([a[:min(b, n - i)] for a in outs])
-    return [jnp.concatenate(p) for p in zip(*parts)], x[:b]
+    return [jnp.concatenate(p) for p in zip(*parts)], x[:b], closed
 
 
 def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
@@ -489,8 +486,7 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
         leaves = _program(closed, x, plan).run(list(closed.consts), x)
         done = x
     else:
-        leaves, done = _by_budget(f, x, plan, max_bytes)
-        closed, _ = _trace(f, done)
+        leaves, done, closed = _by_budget(f, x, closed, plan, max_bytes)
     if check and method == "atrous":
         if any(isinstance(a, jax.core.Tracer) for a in leaves):
             raise ValueError("`check` needs concrete results: call all_shifts(..., "
