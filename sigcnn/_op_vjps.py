@@ -87,17 +87,12 @@ def _conv_bwd(strides, dilation, groups, res, g):
     kh, kw, cin, cout = kernel.shape
     g2 = g.reshape(n * ho * wo, cout)
     acc = jnp.promote_types(kernel.dtype, jnp.float32)   # f32 sums for bf16/f16
-    taps = []
-    for i in range(kh):
-        for j in range(kw):
-            start = (0, i * dilation[0], j * dilation[1], 0)
-            limit = (n, start[1] + strides[0] * (ho - 1) + 1,
-                     start[2] + strides[1] * (wo - 1) + 1, cin)
-            xs = lax.slice(xp, start, limit, (1, *strides, 1))
-            taps.append(lax.dot_general(
-                xs.reshape(n * ho * wo, cin), g2, (((0,), (0,)), ((), ())),
-                precision=lax.Precision.HIGHEST,
-                preferred_element_type=acc))
+    taps = [lax.dot_general(xs.reshape(n * ho * wo, cin), g2,
+                            (((0,), (0,)), ((), ())),
+                            precision=lax.Precision.HIGHEST,
+                            preferred_element_type=acc)
+            for _, _, xs in _window_taps(xp, (n, ho, wo, cin), (1, kh, kw, 1),
+                                         (1, *strides, 1), (1, *dilation, 1))]
     gk = jnp.stack(taps).reshape(kernel.shape).astype(kernel.dtype)
     return gx, gk
 
