@@ -22,6 +22,8 @@ primitive, in the manner of JAX's batching rules:
   :mod:`~sigcnn.atrous.sources`: the user's source line of an equation, for
   messages;
 * :mod:`~sigcnn.atrous.tiling`: the CPU tiling setting (:class:`Tiling`);
+* :mod:`~sigcnn.atrous.precision`: the `precision=` of every convolution and
+  matrix product, and the tolerance of the check at each precision;
 * :mod:`~sigcnn.atrous.api`: `undecimate`, `decimation_points`, tracing and the
   bounded program cache (:func:`clear_cache`);
 * :mod:`~sigcnn.atrous.every_shift`: `all_shifts` and its check against brute
@@ -58,6 +60,7 @@ from sigcnn.atrous.every_shift import (
     all_shifts,
 )
 from sigcnn.atrous.policy import Refusal, RuleError
+from sigcnn.atrous.precision import PRECISION_TOLERANCE
 from sigcnn.atrous.registry import register_rule
 from sigcnn.atrous.rules_elementwise import elementwise
 from sigcnn.atrous.rules_window import LayoutError
@@ -71,6 +74,7 @@ __all__ = [
     "Const",
     "Grid",
     "LayoutError",
+    "PRECISION_TOLERANCE",
     "Phased",
     "Refusal",
     "RuleError",

@@ -25,6 +25,7 @@ from sigcnn._checks import check_finite, check_float_array, check_nhwc, check_no
 from sigcnn.atrous import values as V
 from sigcnn.atrous.interpreter import Interpreter
 from sigcnn.atrous.policy import Refusal, Undecimate
+from sigcnn.atrous.precision import check_precision, with_precision
 from sigcnn.atrous.tiling import Tiling
 
 __all__ = ["clear_cache", "decimation_points", "undecimate", "undecimate_with_points"]
@@ -73,11 +74,12 @@ def clear_cache() -> None:
     _PROGRAMS.entries.clear()
 
 
-def _trace(f, x):
+def _trace(f, x, precision=None):
     # A fresh wrapper each call: JAX caches traces per function object, which would
     # keep stale copies of arrays that f reads from mutable state (NNX modules).
     closed, out_shapes = jax.make_jaxpr(lambda xx: f(xx), return_shape=True)(x)
-    return _dead_code_removed(closed), jax.tree.structure(out_shapes)
+    closed = with_precision(_dead_code_removed(closed), precision)
+    return closed, jax.tree.structure(out_shapes)
 
 
 def _dead_code_removed(closed):
@@ -221,8 +223,8 @@ def _build_undecimate(closed, sizes, tiling, record):
     return entry
 
 
-def undecimate(f: Callable[[jax.Array], Any], *, tiling: Tiling | None = None
-               ) -> Callable:
+def undecimate(f: Callable[[jax.Array], Any], *, tiling: Tiling | None = None,
+               precision=None) -> Callable:
     """Returns g with g(x) = (r2, stride): f's undecimated (à trous) responses.
 
     f is any JAX function of one NHWC image batch x [N, H, W, C] that returns a pytree
@@ -276,6 +278,10 @@ def undecimate(f: Callable[[jax.Array], Any], *, tiling: Tiling | None = None
         f: callable x [N, H, W, C] -> pytree of arrays.
         tiling: optional :class:`sigcnn.atrous.Tiling` (default: 4096 positions
             per tile on CPU).
+        precision: None (f's own precisions) or the precision of every
+            convolution and matrix product of f: a `jax.lax.Precision` or
+            "highest" / "high" / "default" (see :mod:`sigcnn.atrous.precision`;
+            "highest" for results exact to float32 rounding on GPUs and TPUs).
 
     Returns:
         g: callable; g(x) returns (r2, stride), two pytrees with f(x)'s structure:
@@ -284,7 +290,8 @@ def undecimate(f: Callable[[jax.Array], Any], *, tiling: Tiling | None = None
 
     Raises:
         TypeError: if `f` is not callable, or g's `x` is not a real float array.
-        ValueError: if g's `x` is not rank 4, has H = 0 or W = 0, holds NaN/Inf
+        ValueError: if `precision` is not one of the values above, or g's `x` is
+            not rank 4, has H = 0 or W = 0, holds NaN/Inf
             (checked for concrete x only), or f uses an axis of x that NHWC
             calls spatial as a channel axis (x passed channels-first). An empty
             batch (N = 0) gives empty r2 leaves.
@@ -311,10 +318,11 @@ def undecimate(f: Callable[[jax.Array], Any], *, tiling: Tiling | None = None
     """
     _check_f(f)
     tiling = _check_tiling(tiling)
+    precision = check_precision(precision)
 
     def g(x):
         x = _check_x(x)
-        closed, out_tree = _trace(f, x)
+        closed, out_tree = _trace(f, x, precision)
         sizes = (x.shape[1], x.shape[2])
         entry = _PROGRAMS.get(_key("undecimate", closed, x, tiling),
                               lambda: _build_undecimate(closed, sizes, tiling, False))

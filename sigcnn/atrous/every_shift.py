@@ -32,9 +32,11 @@ from sigcnn.atrous.api import (
 )
 from sigcnn.atrous.interpreter import Interpreter
 from sigcnn.atrous.policy import AllShifts, Probe
+from sigcnn.atrous.precision import check_precision, check_tolerance
 from sigcnn.atrous.tiling import Tiling
 
-__all__ = ["CHECK_NOISE_FACTOR", "CHECK_TOLERANCE", "CertificationError", "all_shifts"]
+__all__ = ["CHECK_NOISE_FACTOR", "CHECK_TOLERANCE", "CPU_TEMP_FACTOR", "CertificationError",
+           "all_shifts"]
 
 
 class CertificationError(AssertionError):
@@ -233,7 +235,7 @@ def _rounding_noise(entry, consts, x, brute, draws=2):
     return noise
 
 
-def _certify(closed, out_tree, x, leaves, shifts, grid, check, tiling):
+def _certify(closed, out_tree, x, leaves, shifts, grid, check, tiling, precision):
     """Recomputes `check` seeded shifts by brute force and compares.
 
     The accepted difference per leaf is the larger of ``CHECK_TOLERANCE[dtype] *
@@ -261,7 +263,7 @@ def _certify(closed, out_tree, x, leaves, shifts, grid, check, tiling):
             a = a[:, pick]
         scale = float(np.max(np.abs(b))) if b.size else 0.0
         err = float(np.max(np.abs(a - b))) if b.size else 0.0
-        tol = CHECK_TOLERANCE.get(np.dtype(b.dtype), 1e-4)
+        tol = check_tolerance(precision, CHECK_TOLERANCE.get(np.dtype(b.dtype), 1e-4))
         if np.isfinite(err) and err <= tol * max(scale, 1e-30):
             continue
         if noise is None and np.isfinite(err):
@@ -272,7 +274,9 @@ def _certify(closed, out_tree, x, leaves, shifts, grid, check, tiling):
         raise CertificationError(
             f"all_shifts: the atrous result of output leaf {i} differs from brute "
             f"force by {err:.3g} (relative {err / max(scale, 1e-30):.3g} > "
-            f"tolerance {tol:g} for {b.dtype}; f's own rounding noise there is "
+            f"tolerance {tol:g} for {b.dtype} at precision "
+            f"{'of f' if precision is None else precision.name.lower()}; f's own "
+            f"rounding noise there is "
             f"{own:.3g}) at the shifts "
             f"{[tuple(int(v) for v in t) for t in sub]}; please report this "
             "network (use method=\"brute\" meanwhile).")
@@ -287,19 +291,29 @@ def _program(closed, x, plan):
         placement))
 
 
-def _peak_bytes(f, x, plan) -> int:
-    """XLA's memory estimate of one call on x: arguments + temporaries + outputs."""
-    closed, _ = _trace(f, x)
+#: XLA:CPU's convolution kernels allocate working memory outside XLA's buffer
+#: assignment: the resident memory of an undecimated pass was measured at 3.3-3.6
+#: times its temporaries (benchmarks/bench_memory_budget.py). `max_bytes` counts
+#: the temporaries this many times on the CPU backend.
+CPU_TEMP_FACTOR = 4.0
+
+
+def _peak_bytes(f, x, plan, precision) -> int:
+    """Peak memory of one call on x: arguments + temporaries + outputs, from XLA's
+    memory analysis (temporaries times `CPU_TEMP_FACTOR` on the CPU)."""
+    closed, _ = _trace(f, x, precision)
     run = _program(closed, x, plan).run
     m = run.lower(list(closed.consts), x).compile().memory_analysis()
     if m is None:
         raise ValueError("`max_bytes` needs XLA's memory analysis, which this "
                          f"backend ({jax.default_backend()}) does not provide.")
-    return int(m.argument_size_in_bytes + m.temp_size_in_bytes
-               + m.output_size_in_bytes - m.alias_size_in_bytes)
+    temp = m.temp_size_in_bytes * (CPU_TEMP_FACTOR if jax.default_backend() == "cpu"
+                                   else 1.0)
+    return int(m.argument_size_in_bytes + temp + m.output_size_in_bytes
+               - m.alias_size_in_bytes)
 
 
-def _by_budget(f, x, closed, plan, max_bytes):
+def _by_budget(f, x, closed, plan, max_bytes, precision):
     """Leaves of all_shifts over batch chunks whose calls fit in `max_bytes`.
 
     The peak of one call is affine in its batch size b (the parameters and the
@@ -309,7 +323,7 @@ def _by_budget(f, x, closed, plan, max_bytes):
     is f traced on all of x. Returns (leaves, first chunk, f traced on it).
     """
     n = x.shape[0]
-    one = _peak_bytes(f, x[:1], plan)
+    one = _peak_bytes(f, x[:1], plan, precision)
     if one > max_bytes:
         hint = (" or a smaller `chunk` (fewer shifts at once)" if plan[0] == "brute"
                 else " or method=\"brute\" with a small `chunk`")
@@ -317,7 +331,7 @@ def _by_budget(f, x, closed, plan, max_bytes):
             f"`max_bytes`={max_bytes} is below the {one} bytes that one image needs "
             f"(XLA's estimate for x of shape {(1,) + tuple(x.shape[1:])}): give a "
             f"larger budget{hint}.")
-    slope = max(_peak_bytes(f, x[:2], plan) - one, 1) if n > 1 else 1
+    slope = max(_peak_bytes(f, x[:2], plan, precision) - one, 1) if n > 1 else 1
     b = int(min(n, 1 + (max_bytes - one) // slope))
     if b >= n:
         return _program(closed, x, plan).run(list(closed.consts), x), x, closed
@@ -330,7 +344,7 @@ def _by_budget(f, x, closed, plan, max_bytes):
                 f"`max_bytes` splits the batch into chunks of {b} images, which "
                 f"needs every leaf of f(x) to have x's batch axis first; f of "
                 f"{m} images gives leaves of shapes {bad}. Pass max_bytes=None.")
-    closed, _ = _trace(f, x[:b])
+    closed, _ = _trace(f, x[:b], precision)
     run = _program(closed, x[:b], plan).run
     consts = list(closed.consts)
     parts = []
@@ -346,7 +360,7 @@ def _by_budget(f, x, closed, plan, max_bytes):
 def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
                shifts=None, chunk: int | None = None, check: int = 0,
                tiling: Tiling | None = None, shift_axis: str | None = None,
-               max_bytes: int | None = None):
+               max_bytes: int | None = None, precision=None):
     """f evaluated on every circular shift of x: leaves [N, Sy, Sx, ...].
 
     For each leaf of f(x) with shape [N, ...] the result has shape [N, Sy, Sx, ...]
@@ -404,9 +418,19 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
         max_bytes: optional memory budget in bytes for one compiled call. The
             batch is then evaluated in chunks of the largest size whose peak
             (XLA's estimate of arguments, temporaries and outputs of the call,
-            measured for 1 and 2 images) fits; the returned leaves for all N
-            images come on top. f must treat images independently (evaluation
-            mode). ValueError if one image does not fit.
+            measured for 1 and 2 images; on the CPU the temporaries count
+            `CPU_TEMP_FACTOR` times, for the convolution kernels' own working
+            memory) fits; the returned leaves for all N images come on top. f
+            must treat images independently (evaluation mode). ValueError if
+            one image does not fit.
+        precision: None (f's own precisions, as JAX runs f) or the precision of
+            every convolution and matrix product of f, in the atrous, brute and
+            check passes alike: a `jax.lax.Precision` or "highest" / "high" /
+            "default" (:mod:`sigcnn.atrous.precision`). On GPUs and TPUs only
+            "highest" gives results exact to float32 rounding; at lower
+            precisions atrous and brute differ by up to about 1e-2 relative, and
+            `check` accepts that much (`PRECISION_TOLERANCE`). On the CPU every
+            precision computes in float32.
 
     Returns:
         Pytree with f(x)'s structure; leaves [N, Sy, Sx, ...] (or [N, P, ...] with
@@ -431,9 +455,9 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
             not an int or `shifts` is not an integer array.
         ValueError: if `x` is not rank 4, has H = 0 or W = 0 or holds NaN/Inf
             (checked for concrete x only), `method` is unknown, `chunk` < 1,
-            `check` < 0, `shifts` does not have shape [P, 2], or f uses an axis of x
-            that NHWC calls spatial as a channel axis. An empty batch (N = 0)
-            gives empty leaves.
+            `check` < 0, `shifts` does not have shape [P, 2], `precision` is not
+            one of the values above, or f uses an axis of x that NHWC calls
+            spatial as a channel axis. An empty batch (N = 0) gives empty leaves.
         CertificationError: if `check` > 0 and a recomputed shift disagrees.
 
     Examples:
@@ -462,6 +486,7 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
         chunk = check_positive_int("chunk", chunk)
     check = _check_check(check)
     tiling = _check_tiling(tiling)
+    precision = check_precision(precision)
     if shifts is not None:
         shifts = _check_shifts(shifts)
     x = _check_x(x)
@@ -475,7 +500,7 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
                 "`max_bytes` bounds one device's memory and cannot be combined with "
                 "an x placed on a mesh (each device then holds only its share of "
                 "the batch); place fewer images per device instead.")
-    closed, out_tree = _trace(f, x)
+    closed, out_tree = _trace(f, x, precision)
     grid = None
     if shifts is None:
         grid = _total_stride(closed, x, tiling)
@@ -486,12 +511,12 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
         leaves = _program(closed, x, plan).run(list(closed.consts), x)
         done = x
     else:
-        leaves, done, closed = _by_budget(f, x, closed, plan, max_bytes)
+        leaves, done, closed = _by_budget(f, x, closed, plan, max_bytes, precision)
     if check and method == "atrous":
         if any(isinstance(a, jax.core.Tracer) for a in leaves):
             raise ValueError("`check` needs concrete results: call all_shifts(..., "
                              f"check={check}) outside jax.jit / jax.eval_shape (or "
                              "pass check=0 there).")
         first = leaves if done is x else [a[:done.shape[0]] for a in leaves]
-        _certify(closed, out_tree, done, first, shifts, grid, check, tiling)
+        _certify(closed, out_tree, done, first, shifts, grid, check, tiling, precision)
     return jax.tree.unflatten(out_tree, leaves)
