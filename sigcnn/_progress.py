@@ -8,8 +8,14 @@ terminal, and otherwise (a log file, CI) prints a plain line when a stage
 finishes and at most every `every` seconds, so logs stay short and readable.
 
 Special names: ``"chunks reused"`` (once, the number of chunks found finished
-by an earlier run) and ``"chunks"`` (after each chunk computed now), for which
-the plain lines give the elapsed time and an estimate of the time left.
+by an earlier run), ``"chunks"`` (after each chunk computed now), for which
+the plain lines give the elapsed time and an estimate of the time left,
+``"shifts per image"`` (once, the frames evaluated per image) and
+``"images"`` (the images finished, reused ones included): on a terminal the
+``images`` bar shows images/s, images·shifts/s (images per second times the
+shifts per image) and the time left, measured on the images computed now;
+off a terminal the chunk lines give the same rates. ``"waiting"`` counts the
+chunks of other processes found on disk.
 """
 
 from __future__ import annotations
@@ -53,6 +59,9 @@ class Progress:
         self.bars = bars
         self.start = self.last = time.perf_counter()
         self.first_chunk: int | None = None
+        self.shifts_per_image: int | None = None
+        self._marks: list[tuple[float, int]] = []  # (time, done): start, chunk 1
+        self._images_done = self._images_total = 0
         self._rich = None
         self._tasks: dict[str, int] = {}
 
@@ -61,14 +70,47 @@ class Progress:
     def _say(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
+    def rates(self, now: float | None = None) -> tuple[float, float | None] | None:
+        """(images/s, images·shifts/s or None) of the images computed now, or
+        None before the first chunk is done.
+
+        Measured from the end of the first chunk computed (which also
+        compiles the network), or over that chunk until a second one is done.
+        """
+        if len(self._marks) < 2:
+            return None
+        (t0, d0), (t1, d1) = self._marks[0], self._marks[1]
+        now = time.perf_counter() if now is None else now
+        done = self._images_done
+        if done > d1 and now > t1:
+            per_s = (done - d1) / (now - t1)
+        elif d1 > d0 and t1 > t0:
+            per_s = (d1 - d0) / (t1 - t0)
+        else:
+            return None
+        spi = self.shifts_per_image
+        return per_s, None if spi is None else per_s * spi
+
+    def _images_report(self, done: int, total: int) -> None:
+        if len(self._marks) < 2 and (not self._marks or done > self._marks[0][1]):
+            self._marks.append((time.perf_counter(), done))
+        self._images_done, self._images_total = done, total
+
     def _chunk_line(self, done: int, total: int, now: float) -> str:
         if self.first_chunk is None:
             self.first_chunk = done - 1
         new = done - self.first_chunk
         elapsed = now - self.start
         left = elapsed / new * (total - done) if new > 0 else 0.0
-        return (f"{self.prefix}chunk {done}/{total} done ({elapsed:.0f} s, about "
-                f"{left:.0f} s left)")
+        rates = self.rates(now)
+        speed = ""
+        if rates is not None:       # the time left from the images' rate
+            left = (self._images_total - self._images_done) / rates[0]
+            speed = f", {rates[0]:.1f} images/s"
+            if rates[1] is not None:
+                speed += f", {rates[1]:,.0f} images·shifts/s"
+        return (f"{self.prefix}chunk {done}/{total} done{speed} ({elapsed:.0f} s, "
+                f"about {left:.0f} s left)")
 
     def _line(self, name: str, done: int, total: int) -> None:
         now = time.perf_counter()
@@ -78,6 +120,13 @@ class Progress:
                       f"run")
         elif name == "chunks":
             self._say(self._chunk_line(done, total, now))
+        elif name in ("images", "shifts per image"):
+            return                      # in the chunk lines
+        elif name == "waiting":
+            if done < total and now - self.last < self.every:
+                return
+            self._say(f"{self.prefix}waiting for the other processes: {done}/"
+                      f"{total} of their chunks written")
         elif done == total or now - self.last >= self.every:
             self._say(f"{self.prefix}{name}: {done}/{total} images")
         else:
@@ -99,8 +148,8 @@ class Progress:
             from rich.progress import Progress as RichProgress
 
             self._rich = RichProgress(
-                    TextColumn("{task.description}"), BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.description}"), BarColumn(bar_width=14),
+                    MofNCompleteColumn(), _rate_column(), TimeElapsedColumn(),
                     TimeRemainingColumn(), console=Console(file=self.stream))
             self._rich.start()
         if name == "chunks reused":
@@ -108,15 +157,24 @@ class Progress:
             self._rich.console.print(f"{self.prefix}{done}/{total} chunks reused "
                                      f"from an earlier run")
             return
+        if name == "shifts per image":
+            if "images" in self._tasks:
+                self._rich.update(self._tasks["images"], shifts=done)
+            return
         task = self._tasks.get(name)
-        if task is None:
+        if task is None:        # a first count (reused chunks) is no speed sample
             task = self._tasks[name] = self._rich.add_task(
-                    f"{self.prefix}{name}", total=total)
+                    f"{self.prefix}{name}", total=total, completed=done,
+                    rate=name == "images", shifts=self.shifts_per_image)
         self._rich.update(task, completed=done, total=total)
 
     # -- the callable --------------------------------------------------------
 
     def __call__(self, name: str, done: int, total: int) -> None:
+        if name == "shifts per image":
+            self.shifts_per_image = int(done)
+        elif name == "images":
+            self._images_report(int(done), int(total))
         if self.bars:
             self._bar(name, int(done), int(total))
         else:
@@ -133,3 +191,21 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _rate_column():
+    """A rich column: images/s and images·shifts/s of the ``images`` bar."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            speed = task.speed
+            if not task.fields.get("rate") or not speed:
+                return Text("")
+            text = f"{speed:.1f} images/s"
+            if task.fields.get("shifts"):
+                text += f"\n{speed * task.fields['shifts']:,.0f} images·shifts/s"
+            return Text(text, style="progress.data.speed", no_wrap=True)
+
+    return RateColumn()

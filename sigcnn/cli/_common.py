@@ -13,11 +13,11 @@ from sigcnn._format import render_table
 from sigcnn._io import atomic_write_json
 from sigcnn._progress import Progress
 
-__all__ = ["Progress", "error_message", "add_external_args", "add_folder_args",
-           "add_preprocessing_args",
+__all__ = ["Progress", "error_message", "add_distributed_args", "add_external_args",
+           "add_folder_args", "add_preprocessing_args", "check_distributed_flags",
            "check_external_flags", "check_out_dir", "external_given",
-           "format_table", "nonnegative_int", "open_external", "open_folder",
-           "positive_float", "positive_int", "say", "write_json"]
+           "format_table", "join_processes", "nonnegative_int", "open_external",
+           "open_folder", "positive_float", "positive_int", "say", "write_json"]
 
 
 def format_table(rows: Sequence[Sequence[str]],
@@ -235,3 +235,89 @@ def open_folder(args, parser: argparse.ArgumentParser):
         msg = error_message(e, {"labels": "--labels", "classes": "--classes"})
         parser.error(msg if msg.startswith("argument ") else
                      f"argument --images: {msg}")
+
+
+# -- several processes -------------------------------------------------------
+
+
+def add_distributed_args(p: argparse.ArgumentParser) -> None:
+    """--distributed, --coordinator, --num-processes, --process-id,
+    --wait-timeout."""
+    g = p.add_argument_group(
+        "several processes (hosts)",
+        "With --distributed, every process runs the same command with the same "
+        "--out, a folder on a filesystem that all of them see: they meet "
+        "through jax.distributed.initialize (the flags below, or what JAX "
+        "detects on a Slurm, Open MPI or TPU cluster), process I computes the "
+        "chunks k with k mod N = I and writes them to OUT/chunks, and process 0 "
+        "waits for every chunk, merges them and writes the outputs, equal to "
+        "those of one process. The same command resumes, with any number of "
+        "processes.")
+    g.add_argument("--distributed", action="store_true",
+                   help="share the run among the processes of jax.distributed")
+    g.add_argument("--coordinator", metavar="HOST:PORT",
+                   help="address of process 0 and a free port on it")
+    g.add_argument("--num-processes", type=positive_int, metavar="N",
+                   help="the number of processes")
+    g.add_argument("--process-id", type=nonnegative_int, metavar="I",
+                   help="this process's index, 0 .. N-1")
+    g.add_argument("--wait-timeout", type=positive_float, default=120.0,
+                   metavar="SECONDS",
+                   help="a process waiting for another (at the start, or "
+                        "process 0 for the chunks) fails after SECONDS without "
+                        "a heartbeat from it (default 120)")
+
+
+def check_distributed_flags(args, parser: argparse.ArgumentParser) -> None:
+    """The process flags only with --distributed; HOST:PORT; I < N."""
+    if not args.distributed:
+        for flag in ("coordinator", "num_processes", "process_id"):
+            value = getattr(args, flag)
+            if value is not None:
+                name = "--" + flag.replace("_", "-")
+                parser.error(f"argument {name}: only with --distributed; got "
+                             f"{name} {value}")
+        return
+    if args.coordinator is not None:
+        host, _, port = args.coordinator.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            parser.error(f"argument --coordinator: expected HOST:PORT with a port "
+                         f"in 1..65535; got {args.coordinator!r}")
+    if (args.process_id is not None and args.num_processes is not None
+            and args.process_id >= args.num_processes):
+        parser.error(f"argument --process-id: must be below --num-processes "
+                     f"{args.num_processes}; got {args.process_id}")
+
+
+def join_processes(args, parser: argparse.ArgumentParser) -> tuple[int, int]:
+    """(index, count) of this process: jax.distributed with --distributed.
+
+    The processes meet through ``jax.distributed.initialize`` (which must come
+    before any JAX computation), learn their index and number, and leave its
+    service again: the run's data go through the shared output folder, and a
+    process that dies later is reported by the others' own timeout (sigcnn's
+    heartbeat files), instead of ending them all.
+    """
+    if not args.distributed:
+        return 0, 1
+    import jax
+
+    timeout = max(1, int(round(args.wait_timeout)))
+    say("joining the processes through jax.distributed"
+        + (f" at {args.coordinator}" if args.coordinator else "")
+        + f" (waiting at most {timeout} s for all of them)")
+    try:
+        jax.distributed.initialize(
+            coordinator_address=args.coordinator, num_processes=args.num_processes,
+            process_id=args.process_id, initialization_timeout=timeout,
+            shutdown_timeout_seconds=timeout)
+        index, count = int(jax.process_index()), int(jax.process_count())
+        jax.distributed.shutdown()
+    except (RuntimeError, ValueError) as e:
+        text = (str(e).strip() or type(e).__name__).splitlines()[0]
+        parser.error(f"argument --distributed: could not join the other "
+                     f"processes ({text}); give --coordinator HOST:PORT "
+                     f"--num-processes N --process-id I, or run under a cluster "
+                     f"manager that JAX detects")
+    say(f"process {index} of {count}")
+    return index, count

@@ -2,7 +2,8 @@
 
 Either a model saved by ``sigcnn train`` (``--checkpoint``, on held-out images of
 its own dataset) or your own network (``--torch`` / ``--timm`` / ``--keras``) on a
-folder of images (``--images``), resumable chunk by chunk.
+folder of images (``--images``), streamed and resumable chunk by chunk, on one
+process or shared among several (``--distributed``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import os
 from sigcnn._io import atomic_write_bytes
 from sigcnn.cli._common import (
     Progress,
+    add_distributed_args,
     add_external_args,
     add_folder_args,
+    check_distributed_flags,
     check_external_flags,
     check_out_dir,
     external_given,
+    join_processes,
     nonnegative_int,
     open_external,
     open_folder,
@@ -41,8 +45,12 @@ def add_parser(sub) -> None:
                     "`sigcnn train` (on held-out images of its dataset), or on "
                     "your own PyTorch / Keras network and a folder of images; "
                     "print a Table-1-style table and write JSON and figures. "
-                    "With --images the finished chunks are kept in OUT/chunks "
-                    "and the same command resumes an interrupted run.")
+                    "With --images the images are read ahead in threads "
+                    "while the network evaluates (bounded memory whatever the "
+                    "folder's size), the finished chunks are kept in "
+                    "OUT/chunks, and the same command resumes an interrupted "
+                    "run; a progress bar shows images/s, images x shifts/s "
+                    "and the time left.")
     p.add_argument("--checkpoint", metavar="DIR",
                    help="folder written by `sigcnn train`")
     add_external_args(p)
@@ -66,12 +74,22 @@ def add_parser(sub) -> None:
                    help="with --images: images per resumable chunk (default 16)")
     p.add_argument("--batch", type=positive_int, default=32, metavar="N",
                    help="with --images: frames per network call (default 32)")
+    p.add_argument("--read-threads", type=nonnegative_int, default=4, metavar="N",
+                   help="with --images: threads reading and preprocessing the "
+                        "images ahead of the network (default 4; 0 reads each "
+                        "chunk when it is needed)")
+    p.add_argument("--prefetch", type=nonnegative_int, default=None, metavar="N",
+                   help="with --images: images read ahead at most, which bounds "
+                        "the memory (default: --chunk-images)")
     p.add_argument("--seed", type=nonnegative_int, default=0, metavar="N",
                    help="seed of the random pairs and bootstrap intervals")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder (created if missing)")
+    add_distributed_args(p)
     p.set_defaults(handler=run, subparser=p)
-    p.flag_names = {"work_dir": "--out", "chunk": "--batch"}
+    p.flag_names = {"work_dir": "--out", "chunk": "--batch",
+                    "process_count": "--num-processes",
+                    "process_index": "--process-id"}
 
 
 def _split_protocols(parser: argparse.ArgumentParser, text: str):
@@ -119,6 +137,10 @@ def _check_sources(args, parser) -> None:
                              f"held-out images of the model's own dataset)")
     if args.labels and not args.images:
         parser.error("argument --labels: only with --images")
+    if args.distributed and not args.images:
+        parser.error("argument --distributed: only with --images (a folder "
+                     "shared among the processes)")
+    check_distributed_flags(args, parser)
 
 
 def run(args, parser: argparse.ArgumentParser) -> int:
@@ -176,6 +198,7 @@ def _run_external(args, parser, protocols) -> int:
             folder, files=folder.files[:args.n_images],
             labels=None if folder.labels is None
             else folder.labels[:args.n_images])
+    index, count = join_processes(args, parser)    # before any JAX computation
     net = open_external(args, parser, step="[1/2]")
     os.makedirs(args.out, exist_ok=True)
     import jax
@@ -184,20 +207,33 @@ def _run_external(args, parser, protocols) -> int:
     from sigcnn.report.network import NETWORK_SHIFT_OPTIONS
 
     work_dir = os.path.join(args.out, "chunks")
+    share = (f"; process {index} of {count} computes the chunks k with k mod "
+             f"{count} = {index}" if count > 1 else "")
     say(f"[2/2] shift test of {net.label} on {len(folder)} image(s) of "
         f"{args.images} ({', '.join(protocols)}"
         f"{'' if folder.labels is not None else '; no labels: accuracy is left out'}"
-        f"); finished chunks are kept in {work_dir}")
+        f"); finished chunks are kept in {work_dir}{share}")
     options = dict(NETWORK_SHIFT_OPTIONS, protocols=protocols,
                    n_pairs=args.n_pairs, all_shifts=not args.no_all_shifts,
                    sweep_images=args.sweep_images or None, chunk=args.batch)
     identity = {"label": net.label, "source": net.source,
                 "preprocessing": folder.preprocessing}
-    with Progress() as progress:
-        result = shift_test.resumable_shift_test(
-            net.f, folder, key=jax.random.key(args.seed), work_dir=work_dir,
-            chunk_images=args.chunk_images, identity=identity,
-            progress=progress, **options)
+    with Progress(prefix=f"  [{index}] " if count > 1 else "  ") as progress:
+        try:
+            result = shift_test.resumable_shift_test(
+                net.f, folder, key=jax.random.key(args.seed), work_dir=work_dir,
+                chunk_images=args.chunk_images, identity=identity,
+                progress=progress, read_threads=args.read_threads,
+                prefetch=args.prefetch, process_index=index, process_count=count,
+                wait_timeout=args.wait_timeout, **options)
+        except TimeoutError as e:             # another process stopped
+            progress.close()
+            say(f"sigcnn shift-test: error: {e}")
+            return 1
+    if result is None:                        # process > 0: its chunks are written
+        say(f"process {index} of {count}: its chunks are in {work_dir}; process 0 "
+            f"merges them and writes the results")
+        return 0
     table = shift_test.format_table(result)
     print(table)
     record = {"command": "shift-test", "model": net.label, "source": net.source,

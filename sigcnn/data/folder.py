@@ -174,6 +174,57 @@ class ImageFolder:
         """``self.dataset().batch(batch_size)``: random access to batch k."""
         return self.dataset().batch(batch_size)
 
+    def stream(self, indices=None, *, num_threads: int = 4, prefetch: int = 16):
+        """The preprocessed images of `indices`, in order, read ahead in threads.
+
+        A ``grain.MapDataset`` of the images turned into an iterable dataset
+        whose `num_threads` worker threads keep at most `prefetch` images read
+        ahead of the consumer, so reading the next images overlaps whatever
+        the consumer does with the current ones, and memory stays bounded
+        whatever the folder's size. ``num_threads=0`` or ``prefetch=0`` reads
+        each image when it is asked for, in the calling thread.
+
+        Args:
+            indices: int sequence of image indices (None: every image).
+            num_threads: non-negative int, worker threads.
+            prefetch: non-negative int, images read ahead at most.
+
+        Returns:
+            a ``grain`` iterator of float32 images [h, w, 3]; call its
+            ``close()`` to stop the threads early.
+
+        Raises:
+            ValueError: a negative `num_threads` or `prefetch`, or an index
+                outside [0, len(self)).
+
+        Examples:
+            >>> import tempfile, PIL.Image
+            >>> root = tempfile.mkdtemp()
+            >>> for k in range(3):
+            ...     PIL.Image.new("RGB", (9, 9)).save(os.path.join(root, f"{k}.png"))
+            >>> it = image_folder(root, size=8).stream([2, 0], num_threads=2)
+            >>> [x.shape for x in it]
+            [(8, 8, 3), (8, 8, 3)]
+        """
+        import grain
+
+        for name, value in (("num_threads", num_threads), ("prefetch", prefetch)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                    or value < 0:
+                raise ValueError(f"`{name}` must be a non-negative int; got "
+                                 f"{value!r}.")
+        idx = (np.arange(len(self)) if indices is None
+               else np.asarray(indices, np.int64).reshape(-1))
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            bad = idx[(idx < 0) | (idx >= len(self))][0]
+            raise ValueError(f"`indices` must lie in [0, {len(self)}); got "
+                             f"{int(bad)}.")
+        ds = grain.MapDataset.range(int(idx.size)).map(
+                lambda j: self.image(int(idx[j])))
+        options = grain.ReadOptions(num_threads=int(num_threads),
+                                    prefetch_buffer_size=int(prefetch))
+        return iter(ds.to_iter_dataset(options))
+
 
 def _read_classes(path) -> tuple[str, ...]:
     path = os.fspath(path)
