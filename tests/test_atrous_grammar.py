@@ -55,7 +55,7 @@ def _divisible(s):
 # --------------------------------------------------------------------------------------
 
 
-@settings(max_examples=12, phases=PHASES)
+@settings(max_examples=8, phases=PHASES)
 @given(net=G.networks(kinds=G.NAIVE_KINDS, pads=NAIVE_ZERO, heads=("spatial",)),
        data=st.data())
 def test_naive_twin_sampled_is_f_for_zero_and_valid_padding(net, data):
@@ -65,7 +65,7 @@ def test_naive_twin_sampled_is_f_for_zero_and_valid_padding(net, data):
     assert ok
 
 
-@settings(max_examples=12, phases=PHASES)
+@settings(max_examples=7, phases=PHASES)
 @given(net=G.networks(kinds=G.NAIVE_KINDS, pads=("circular",), max_total=(4, 4),
                       heads=("spatial",)),
        data=st.data())
@@ -88,7 +88,7 @@ def test_naive_twin_phases_are_the_shifted_responses(net, data):
 # --------------------------------------------------------------------------------------
 
 
-@settings(max_examples=25, phases=PHASES)
+@settings(max_examples=15, phases=PHASES)
 @given(net=G.networks(), data=st.data())
 def test_identity_on_any_network(net, data):
     x = data.draw(G.inputs(net.cin)).array
@@ -111,7 +111,7 @@ def test_identity_with_lax_padding_strings(net, data):
 # --------------------------------------------------------------------------------------
 
 
-@settings(max_examples=12, phases=PHASES)
+@settings(max_examples=7, phases=PHASES)
 @given(net=G.networks(max_layers=3, max_total=(4, 4)), data=st.data())
 def test_all_shifts_equals_brute_circular_and_zero(net, data):
     x = data.draw(G.inputs(net.cin)).array
@@ -120,7 +120,7 @@ def test_all_shifts_equals_brute_circular_and_zero(net, data):
         G.all_shifts_checked(f, x, what=f"{mode} padding: ")
 
 
-@settings(max_examples=8, phases=PHASES)
+@settings(max_examples=5, phases=PHASES)
 @given(net=G.networks(max_layers=3, max_total=(4, 4)), data=st.data(),
        shifts=st.lists(st.tuples(st.integers(-20, 20), st.integers(-20, 20)),
                        min_size=1, max_size=3))
@@ -136,14 +136,14 @@ def test_all_shifts_explicit_shifts_equal_brute(net, data, shifts):
 # --------------------------------------------------------------------------------------
 
 
-@settings(max_examples=16, phases=PHASES)
+@settings(max_examples=9, phases=PHASES)
 @given(net=G.networks(kinds=G.NAIVE_KINDS, pads=NAIVE_ZERO), data=st.data())
 def test_r2_equals_naive_atrous_zero_and_valid_odd_sizes(net, data):
     x = data.draw(G.inputs(net.cin, sizes=ODD)).array
     G.check_against_naive(net, 5, x, refusal="never")
 
 
-@settings(max_examples=10, phases=PHASES)
+@settings(max_examples=6, phases=PHASES)
 @given(net=G.networks(kinds=G.NAIVE_KINDS, pads=("circular",)), data=st.data())
 def test_r2_equals_naive_atrous_circular_divisible_sizes(net, data):
     sy, sx = G.total_stride(net)
@@ -167,12 +167,39 @@ def test_circular_at_sizes_the_strides_do_not_divide_refuses(first, net, data):
     G.check_against_naive(net, 7, x, refusal="if_broken")
 
 
-@settings(max_examples=10, phases=PHASES)
+@settings(max_examples=6, phases=PHASES)
 @given(net=G.networks(kinds=("conv", "conv", "pool", "residual"), pads=("reflect",)),
        data=st.data())
 def test_reflect_refuses_unless_the_strides_divide_size_minus_one(net, data):
     x = data.draw(G.inputs(net.cin, sizes=st.sampled_from([9, 12, 13, 16]))).array
     G.check_against_naive(net, 8, x, refusal="if_broken")
+
+
+# --------------------------------------------------------------------------------------
+# More networks of the three main properties, in the `slow` run: each twin draws
+# its own examples (derandomized per test), beside those of the default run.
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@settings(max_examples=20, phases=PHASES)
+@given(net=G.networks(), data=st.data())
+def test_identity_on_more_networks(net, data):
+    test_identity_on_any_network.hypothesis.inner_test(net, data)
+
+
+@pytest.mark.slow
+@settings(max_examples=12, phases=PHASES)
+@given(net=G.networks(max_layers=3, max_total=(4, 4)), data=st.data())
+def test_all_shifts_equals_brute_on_more_networks(net, data):
+    test_all_shifts_equals_brute_circular_and_zero.hypothesis.inner_test(net, data)
+
+
+@pytest.mark.slow
+@settings(max_examples=12, phases=PHASES)
+@given(net=G.networks(kinds=G.NAIVE_KINDS, pads=NAIVE_ZERO), data=st.data())
+def test_r2_equals_naive_atrous_on_more_networks(net, data):
+    test_r2_equals_naive_atrous_zero_and_valid_odd_sizes.hypothesis.inner_test(net, data)
 
 
 def test_grammar_covers_every_construct():
