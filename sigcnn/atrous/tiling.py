@@ -7,9 +7,11 @@ than their strided originals, so on CPU they are split into batch chunks and
 spatial output tiles; each tile is the same convolution on the input slice it
 reads, so the result equals one call up to the summation order XLA picks.
 
-The thresholds are a :class:`Tiling` value passed as ``tiling=`` to
-`sigcnn.undecimate`, `sigcnn.all_shifts` and `sigcnn.layer_spectra` (or read from
-the environment variables ``SIGCNN_TILE_POSITIONS`` and ``SIGCNN_TILE_UNROLLED``).
+The thresholds and the form of the convolutions (dilated, polyphase or matrix
+products: :mod:`sigcnn.atrous.conv_forms`) are a :class:`Tiling` value passed as
+``tiling=`` to `sigcnn.undecimate`, `sigcnn.all_shifts` and `sigcnn.layer_spectra`
+(or read from the environment variables ``SIGCNN_TILE_POSITIONS``,
+``SIGCNN_TILE_UNROLLED`` and ``SIGCNN_CONV_FORM``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from sigcnn.atrous import conv_forms
 
 __all__ = ["Tiling", "tiled_conv"]
 
@@ -49,18 +53,29 @@ class Tiling:
         width: tiles computed per loop step (default: the usable cores, at most 8).
         backends: backends on which tiling applies (default: CPU only; GPU
             convolutions are fastest as one call).
+        form: how each undecimated convolution is computed
+            (:mod:`sigcnn.atrous.conv_forms`): "dilated" (the convolution with
+            dilated taps), "polyphase" (a dense convolution over the batch of
+            phase images), "matmul" (matrix products, one per group of taps), or
+            "auto" (default, or ``$SIGCNN_CONV_FORM``): "matmul" on the CPU for
+            convolutions with at least 128 x 128 channels per group, "dilated"
+            otherwise and on every other backend (`conv_forms.choose`). All
+            forms give the same values up to float rounding.
 
     Examples:
         >>> Tiling(positions=0).enabled("cpu")
         False
         >>> Tiling().enabled("cpu"), Tiling().enabled("gpu")
         (True, False)
+        >>> Tiling(form="polyphase").form
+        'polyphase'
     """
 
     positions: int = -1
     unrolled: int = -1
     width: int | None = None
     backends: tuple = ("cpu",)
+    form: str | None = None
 
     def __post_init__(self):
         if self.positions == -1:
@@ -82,6 +97,12 @@ class Tiling:
             raise TypeError(f"`backends` must be a tuple of backend names, e.g. "
                             f"('cpu',) or ('cpu', 'gpu'); got {b!r}.")
         object.__setattr__(self, "backends", tuple(b))
+        if self.form is None:
+            object.__setattr__(self, "form",
+                               os.environ.get("SIGCNN_CONV_FORM", "auto"))
+        if self.form not in conv_forms.FORMS:
+            raise ValueError(f"`form` must be one of {conv_forms.FORMS}; got "
+                             f"{self.form!r}.")
 
     def enabled(self, backend: str) -> bool:
         return self.positions > 0 and backend in self.backends
@@ -97,7 +118,7 @@ class Tiling:
 
 
 def tiled_conv(prim, u, rhs, params, axes, tiling: Tiling):
-    """Binds a stride-1 convolution over `axes`, split into output tiles on CPU.
+    """Binds a stride-1 convolution over `axes` in `tiling`'s form, tiled on CPU.
 
     Args:
       prim: the convolution primitive; `params` its parameters, whose strides and
@@ -106,40 +127,69 @@ def tiled_conv(prim, u, rhs, params, axes, tiling: Tiling):
       axes: (input axis, output axis, effective kernel extent - 1) of each
         undecimated spatial axis.
 
-    The output is cut into a grid of equal tiles (batch chunks times spatial
-    blocks, the input zero-extended at the far end where the sizes do not divide);
-    each tile is the same convolution applied to the input slice it reads, so the
-    result equals one call up to the summation order XLA picks for the tile shape.
-    Up to `tiling.unrolled` tiles are separate convolutions (XLA runs them
-    concurrently); more run in a `lax.map` loop, so compile time stays flat.
+    The form (dilated, polyphase or matmul: :mod:`sigcnn.atrous.conv_forms`) is
+    ``conv_forms.choose(tiling.form, ...)`` for the default backend. Where tiling
+    is enabled, the output is cut into a grid of equal tiles (batch chunks times
+    spatial blocks, the input zero-extended at the far end where the sizes do not
+    divide); each tile is the same convolution applied to the input slice it
+    reads, so the result equals one call up to the summation order XLA picks for
+    the tile shape. Up to `tiling.unrolled` tiles are separate convolutions (XLA
+    runs them concurrently); more run in a `lax.map` loop, so compile time stays
+    flat.
     """
+    dn = params["dimension_numbers"]
+    backend = jax.default_backend()
+    form = conv_forms.choose(tiling.form, backend, u.shape, np.shape(rhs),
+                             u.dtype, params, axes)
+    if form == "dilated" and not _tiled(u, params, axes, tiling, backend):
+        return _bind1(prim, [u, rhs], params)[0]
+    canonical = _channels_last(dn, u.ndim)
+    if dn == canonical:
+        return _canonical(prim, u, rhs, params, axes, tiling, form, backend)
+    # XLA:CPU runs a channels-first convolution inside a loop about 70x slower
+    # than the same convolution channels-last (NCHW tiles of VGG-11's third
+    # convolution at 224: 32.7 s vs 0.46 s; one untiled call: 1.47 s vs 1.41 s),
+    # and the polyphase and matmul forms are written channels-last. So they run
+    # channels-last, with one transpose on each side.
+    lhs_perm = (dn.lhs_spec[0], *dn.lhs_spec[2:], dn.lhs_spec[1])
+    rhs_perm = (*dn.rhs_spec[2:], dn.rhs_spec[1], dn.rhs_spec[0])
+    moved = [(1 + dn.lhs_spec[2:].index(a), 1 + dn.out_spec[2:].index(o), eff)
+             for a, o, eff in axes]
+    out = _canonical(prim, jnp.transpose(u, lhs_perm), jnp.transpose(rhs, rhs_perm),
+                     dict(params, dimension_numbers=canonical), moved, tiling, form,
+                     backend)
+    back = [0] * u.ndim
+    back[dn.out_spec[0]], back[dn.out_spec[1]] = 0, u.ndim - 1
+    for i, a in enumerate(dn.out_spec[2:]):
+        back[a] = 1 + i
+    return jnp.transpose(out, back)
+
+
+def _tiled(u, params, axes, tiling, backend) -> bool:
+    """Whether the convolution is cut into tiles (enabled and large enough)."""
     dn = params["dimension_numbers"]
     n = u.shape[dn.lhs_spec[0]]
     pads = list(params["padding"])
     j_of = {a: j for j, a in enumerate(dn.lhs_spec[2:])}
     lengths = [u.shape[a] + sum(pads[j_of[a]]) - eff for a, _, eff in axes]
-    if (not axes or not tiling.enabled(jax.default_backend())
-            or n * int(np.prod(lengths)) <= tiling.positions):
-        return _bind1(prim, [u, rhs], params)[0]
-    canonical = _channels_last(dn, u.ndim)
-    if dn != canonical:
-        # XLA:CPU runs a channels-first convolution inside a loop about 70x slower
-        # than the same convolution channels-last (NCHW tiles of VGG-11's third
-        # convolution at 224: 32.7 s vs 0.46 s; one untiled call: 1.47 s vs 1.41 s).
-        # So the tiles run channels-last, with one transpose on each side.
-        lhs_perm = (dn.lhs_spec[0], *dn.lhs_spec[2:], dn.lhs_spec[1])
-        rhs_perm = (*dn.rhs_spec[2:], dn.rhs_spec[1], dn.rhs_spec[0])
-        moved = [(1 + dn.lhs_spec[2:].index(a), 1 + dn.out_spec[2:].index(o), eff)
-                 for a, o, eff in axes]
-        out = _tiles(prim, jnp.transpose(u, lhs_perm), jnp.transpose(rhs, rhs_perm),
-                     dict(params, dimension_numbers=canonical), moved, tiling,
-                     n, lengths)
-        back = [0] * u.ndim
-        back[dn.out_spec[0]], back[dn.out_spec[1]] = 0, u.ndim - 1
-        for i, a in enumerate(dn.out_spec[2:]):
-            back[a] = 1 + i
-        return jnp.transpose(out, back)
-    return _tiles(prim, u, rhs, params, axes, tiling, n, lengths)
+    return bool(axes) and tiling.enabled(backend) and \
+        n * int(np.prod(lengths)) > tiling.positions
+
+
+def _canonical(prim, u, rhs, params, axes, tiling, form, backend):
+    """tiled_conv on channels-last operands, in `form`."""
+    if form == "polyphase":
+        u, params, axes, undo = conv_forms.to_phases(u, params, axes)
+        out = _canonical(prim, u, rhs, params, axes, tiling, "dilated", backend)
+        return conv_forms.from_phases(out, undo)
+    if form == "matmul":
+        body = conv_forms.matmul_conv
+    else:
+        def body(v, k, p):
+            return _bind1(prim, [v, k], p)[0]
+    if not _tiled(u, params, axes, tiling, backend):
+        return body(u, rhs, params)
+    return _tiles(body, u, rhs, params, axes, tiling)
 
 
 def _channels_last(dn, ndim):
@@ -150,12 +200,14 @@ def _channels_last(dn, ndim):
         + tuple(range(ndim - 2)), out_spec=(0, ndim - 1) + spatial)
 
 
-def _tiles(prim, u, rhs, params, axes, tiling, n, lengths):
-    """tiled_conv's tiles; `n` is the batch size, `lengths` the output length
-    along each of `axes` (both unchanged by the channels-last transposes)."""
+def _tiles(body, u, rhs, params, axes, tiling):
+    """tiled_conv's tiles, each ``body(input slice, rhs, params)`` with the
+    padding along `axes` applied beforehand."""
     dn = params["dimension_numbers"]
+    n = u.shape[dn.lhs_spec[0]]
     pads = list(params["padding"])
     j_of = {a: j for j, a in enumerate(dn.lhs_spec[2:])}
+    lengths = [u.shape[a] + sum(pads[j_of[a]]) - eff for a, _, eff in axes]
     side = max(1, round(tiling.positions ** (1 / len(axes))))
     counts = [-(-length // side) if length > side * 3 // 2 else 1
               for length in lengths]
@@ -179,7 +231,7 @@ def _tiles(prim, u, rhs, params, axes, tiling, n, lengths):
     for (a, _, eff), t in zip(axes, tiles):
         in_size[a] = t + eff
     tile_shape = jax.eval_shape(
-        lambda v: _bind1(prim, [v, rhs], params)[0],
+        lambda v: body(v, rhs, params),
         jax.ShapeDtypeStruct(in_size, u.dtype)).shape
     out_size = list(tile_shape)
     out_size[dn.out_spec[0]] = nchunks * chunk
@@ -192,7 +244,7 @@ def _tiles(prim, u, rhs, params, axes, tiling, n, lengths):
         start[dn.lhs_spec[0]] = idx[0] * chunk
         for (a, _, _), k, t in zip(axes, idx[1:], tiles):
             start[a] = k * t
-        return _bind1(prim, [lax.dynamic_slice(u, start, in_size), rhs], params)[0]
+        return body(lax.dynamic_slice(u, start, in_size), rhs, params)
 
     total = int(np.prod(grid))
     if total <= tiling.unrolled:
