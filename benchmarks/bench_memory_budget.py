@@ -95,8 +95,9 @@ def _child(n: int, size: int, budget: int | None) -> dict:
                                -1).reshape(-1, 2).astype(np.int64),
             tuple(out.shape[1:3]), None, es.Tiling(), None)
     one = es._peak_bytes(f, x[:1], plan, None)
-    slope = es._peak_bytes(f, x[:2], plan, None) - one
-    chunk = n if budget is None else int(min(n, 1 + (budget - one) // max(slope, 1)))
+    chunk = n
+    if budget is not None:     # the chunk all_shifts chose
+        chunk = es._by_budget(f, x, es._trace(f, x)[0], plan, budget, None)[1].shape[0]
     return dict(budget=budget, chunk=chunk, grid=list(out.shape[1:3]), one=one,
                 calls=-(-n // chunk),
                 estimate=es._peak_bytes(f, x[:chunk], plan, None),

@@ -316,9 +316,10 @@ def _peak_bytes(f, x, plan, precision) -> int:
 def _by_budget(f, x, closed, plan, max_bytes, precision):
     """Leaves of all_shifts over batch chunks whose calls fit in `max_bytes`.
 
-    The peak of one call is affine in its batch size b (the parameters and the
-    compiled constants, plus b images' activations): it is measured at b = 1 and
-    2, and the largest b whose estimate fits is used. The last chunk is padded
+    The peak of one call is about affine in its batch size b (the parameters and
+    the compiled constants, plus b images' activations): it is measured at b = 1
+    and 2, the largest b whose affine estimate fits is taken, and b is lowered
+    until the peak measured at b itself fits. The last chunk is padded
     with copies of its last image, so one program serves every chunk. `closed`
     is f traced on all of x. Returns (leaves, first chunk, f traced on it).
     """
@@ -333,6 +334,11 @@ def _by_budget(f, x, closed, plan, max_bytes, precision):
             f"larger budget{hint}.")
     slope = max(_peak_bytes(f, x[:2], plan, precision) - one, 1) if n > 1 else 1
     b = int(min(n, 1 + (max_bytes - one) // slope))
+    while b > 2:       # the peak need not stay affine (CPU tiles change with b)
+        need = _peak_bytes(f, x[:b], plan, precision)
+        if need <= max_bytes:
+            break
+        b = max(2, min(b - 1, int(b * max_bytes / need)))
     if b >= n:
         return _program(closed, x, plan).run(list(closed.consts), x), x, closed
     for m in (b, b + 1):        # chunks concatenate only along a batch axis
