@@ -265,7 +265,8 @@ def add_distributed_args(p: argparse.ArgumentParser) -> None:
                    metavar="SECONDS",
                    help="a process waiting for another (at the start, or "
                         "process 0 for the chunks) fails after SECONDS without "
-                        "a heartbeat from it (default 120)")
+                        "a heartbeat from it; also the time all processes have "
+                        "to join (default 120)")
 
 
 def check_distributed_flags(args, parser: argparse.ArgumentParser) -> None:

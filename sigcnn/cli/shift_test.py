@@ -49,7 +49,7 @@ def add_parser(sub) -> None:
                     "while the network evaluates (bounded memory whatever the "
                     "folder's size), the finished chunks are kept in "
                     "OUT/chunks, and the same command resumes an interrupted "
-                    "run; a progress bar shows images/s, images x shifts/s "
+                    "run; a progress bar shows images/s, images·shifts/s "
                     "and the time left.")
     p.add_argument("--checkpoint", metavar="DIR",
                    help="folder written by `sigcnn train`")

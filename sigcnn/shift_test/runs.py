@@ -293,7 +293,7 @@ def _run(logits_fn, src, labels, key, work_dir, chunk_images, identity, options,
     for k in (range(len(starts)) if index == 0 else mine):
         part = _load_part(work_dir, k)
         if part is not None:
-            parts[k] = part
+            parts[k] = _kept(k, part)
     n_reused = sum(k in parts for k in mine)
     if n_reused and progress is not None:
         progress("chunks reused", n_reused, len(mine))
@@ -318,7 +318,7 @@ def _run(logits_fn, src, labels, key, work_dir, chunk_images, identity, options,
             check_finite("images", x)
             arrays, meta = run.evaluate(x, bounds[k][0], progress)
             _save_part(work_dir, k, arrays, meta)
-            parts[k] = arrays, meta
+            parts[k] = _kept(k, (arrays, meta))
             done += x.shape[0]
             if progress is not None:
                 if not told:
@@ -355,7 +355,7 @@ def _collect(work_dir, parts, n_chunks, count, wait_timeout, progress) -> None:
         for k in [k for k in others if k not in parts]:
             part = _load_part(work_dir, k)
             if part is not None:
-                parts[k] = part
+                parts[k] = _kept(k, part)
         return {_processes.owner(k, count) for k in others if k not in parts}
 
     def missing(j):
@@ -369,6 +369,16 @@ def _collect(work_dir, parts, n_chunks, count, wait_timeout, progress) -> None:
 
     _processes.wait_until(pending, work_dir=work_dir, count=count,
                           timeout=wait_timeout, what=missing, on_poll=tell)
+
+
+def _kept(k: int, part):
+    """What a run keeps of chunk k in memory: its per-image arrays and the meta
+    that `Run.finish` reads (the geometry records only of chunk 0, the same for
+    every chunk), so that what grows with the number of chunks stays small."""
+    arrays, meta = part
+    if k == 0:
+        return part
+    return arrays, {key: v for key, v in meta.items() if key != "records"}
 
 
 def _frames_per_image(run: Run, meta) -> int:
