@@ -254,12 +254,12 @@ def resumable_shift_test(logits_fn: Callable, images, labels=None, *, key,
     if os.path.exists(work_dir) and not os.path.isdir(work_dir):
         raise ValueError(f"`work_dir` {work_dir!r} exists and is not a folder.")
     options = ShiftTestOptions.from_kwargs(options, **overrides)
-    os.makedirs(work_dir, exist_ok=True)
     if process_count == 1:
         return _run(logits_fn, src, labels, key, work_dir, chunk_images, identity,
                     options, progress, read_threads, prefetch, 0, 1,
                     wait_timeout, t_start)
     beat = min(5.0, wait_timeout / 5)
+    os.makedirs(work_dir, exist_ok=True)     # beating while the network is probed
     with _processes.Heartbeat(work_dir, process_index, process_count, period=beat):
         return _run(logits_fn, src, labels, key, work_dir, chunk_images, identity,
                     options, progress, read_threads, prefetch, process_index,
@@ -270,6 +270,7 @@ def _run(logits_fn, src, labels, key, work_dir, chunk_images, identity, options,
          progress, read_threads, prefetch, index, count, wait_timeout, t_start):
     n = src.shape[0]
     run = Run(logits_fn, src.shape, src.dtype, labels, key=key, options=options)
+    os.makedirs(work_dir, exist_ok=True)     # after every check of the options
     manifest = {"format": _FORMAT, "n_images": n, "input_size": list(src.shape[1:]),
                 "chunk_images": chunk_images, "num_classes": run.num_classes,
                 "labelled": run.labels is not None,
