@@ -75,8 +75,10 @@ check), `protocols` (each protocol's geometry and frames, one table entry per
 protocol), `evaluation` (the chunked, jitted logits function), `runner` (the
 validated run: per-chunk measurements and statistics), `api`
 (`run_shift_test`), `results` (the frozen result types and the text table)
-and `runs` (`resumable_shift_test`: the same run over an image folder in
-resumable chunks).
+`runs` (`resumable_shift_test`: the same run over an image folder in
+resumable chunks, streamed with read-ahead threads, shared by several
+processes) and `processes` (the heartbeats and waits of processes that share
+one work folder).
 
 References:
   Azulay & Weiss, "Why do deep convolutional networks generalize so poorly to
