@@ -9,15 +9,14 @@ CPU, on 127.0.0.1 and a free port. The flag checks run in this process.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
-from test_streaming import NET, _strip, write_pngs
+from test_streaming import NET, _env, _strip, write_pngs
+from test_streaming import _command as _streaming_command
 
 from sigcnn import cli
 
@@ -76,18 +75,7 @@ def files(tmp_path_factory):
 
 
 def _command(root, out, *extra):
-    return [sys.executable, "-m", "sigcnn.cli", "shift-test", "--torch",
-            "stream_tinynet:build", "--images", str(root / "imgs"), "--size", "16",
-            "--normalize", "none", "--protocols", "crop,circular", "--n-pairs", "3",
-            "--sweep-images", "2", "--chunk-images", "20", "--batch", "64",
-            "--out", str(out), *extra]
-
-
-def _env(root):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(root), os.environ.get("PYTHONPATH", "")]), PYTHONUNBUFFERED="1")
-    env.pop("XLA_FLAGS", None)
-    return env
+    return _streaming_command(root, out, *extra, chunk_images=20)
 
 
 def _free_port() -> int:

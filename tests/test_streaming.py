@@ -308,12 +308,12 @@ def big(tmp_path_factory):
     return root
 
 
-def _command(root, out, *extra):
+def _command(root, out, *extra, chunk_images=50):
     return [sys.executable, "-m", "sigcnn.cli", "shift-test", "--torch",
             "stream_tinynet:build", "--images", str(root / "imgs"), "--size", "16",
             "--normalize", "none", "--protocols", "crop,circular", "--n-pairs", "3",
-            "--sweep-images", "2", "--chunk-images", "50", "--batch", "64",
-            "--out", str(out), *extra]
+            "--sweep-images", "2", "--chunk-images", str(chunk_images), "--batch",
+            "64", "--out", str(out), *extra]
 
 
 def _env(root):
