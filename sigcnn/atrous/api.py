@@ -187,7 +187,7 @@ def _r2_leaf(i, v, x):
         g = v.grids[a]
         n = v.shape[a]
         length = min(g.hi - g.phase, g.stride * n)
-        if g.period and g.hi - g.lo >= g.period:  # the support covers the circle
+        if g.period and (g.covers() or g.circle):  # the circle
             length = min(g.stride * n, max(g.period, g.hi - g.phase))
         pos = g.phase + np.arange(length)
         if g.period:

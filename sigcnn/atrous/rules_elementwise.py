@@ -47,7 +47,8 @@ def _align_axis(vals, a, n):
         for u, g in zip(us, gs):
             delta = (g.phase - g0.phase) % g.period
             out.append(jnp.roll(u, -delta, axis=a) if delta else u)
-        grid = dataclasses.replace(g0, lo=g0.phase - head, hi=g0.last(n) + tail)
+        grid = dataclasses.replace(g0, lo=g0.phase - head, hi=g0.last(n) + tail,
+                                   circle=all(g.circle or g.covers() for g in gs))
         return out, grid
     wins = [V.window(v, a) for v in vals]
     uniform = [g.uniform for _, g in wins]

@@ -169,8 +169,11 @@ def reshape(ctx, ins, *, new_sizes, dimensions=None, sharding=None):
         d = g.stride
         if g.period:
             phases = [jnp.roll(u, -d * q, axis=a) for q in range(s)]
-            grid = dataclasses.replace(g, stride=d * s, hi=g.hi - d * (s - 1))
-            if g.covers():
+            # The support shrinks as the à trous network's extent does (past it:
+            # wrapped values); the split reads all of its input.
+            grid = dataclasses.replace(g, stride=d * s, hi=g.hi - d * (s - 1),
+                                       circle=g.covers() or g.circle)
+            if grid.covers():
                 grid = grid.full(out_shape[b])
         else:
             length = u.shape[a] - d * (s - 1)
@@ -199,7 +202,8 @@ def _crop(v: V.Spatial, a: int, start: int, stride: int, count: int) -> V.Spatia
         lo = grid.phase if start > 0 else g.lo
         hi = grid.last(count) + grid.stride if start + stride * (count - 1) < n - 1 \
             else g.hi
-        grid = dataclasses.replace(grid, lo=max(g.lo, lo), hi=min(g.hi, hi))
+        grid = dataclasses.replace(grid, lo=max(g.lo, lo), hi=min(g.hi, hi),
+                                   circle=False)
     shape = list(v.shape)
     shape[a] = count
     return V.Spatial(v.u, [grid if j == a else x for j, x in enumerate(v.grids)],

@@ -6,7 +6,10 @@ lies on a grid of stride d * s with the input's phase. Per spatial axis:
 
 * a periodic input read without padding (the op of a circularly padded layer, or a
   VALID op) is extended around its circle, so the output stays periodic: exactly
-  shift-equivariant;
+  shift-equivariant. Its support shrinks by the window, as the à trous network's
+  extent does, unless it still covers the circle (a circularly padded layer); the
+  positions past it hold wrapped values, which a later zero padding replaces with
+  its zeros;
 * otherwise the op's own padding (zeros, or -inf / the initial value for pooling)
   is applied at full resolution, scaled by d; when the strided op covers its whole
   input (any "SAME"-like padding), the output keeps the input's extent, extending
@@ -49,9 +52,13 @@ def _axis(u, grids, shape, a, n_out, lo, hi, s, eff):
     if g.period and lo == 0 and hi == 0:
         length = g.period
         u = V.take_positions(u, a, np.arange(length + eff) % length)
-        grid = dataclasses.replace(g, stride=d * s, hi=g.hi - eff)
-        if g.covers():  # the circle in, the circle out
+        # The support shrinks by the window, as in the à trous network: past it
+        # u holds wrapped values that a later zero padding must not keep.
+        grid = dataclasses.replace(g, stride=d * s, hi=g.hi - eff, circle=False)
+        if grid.covers():  # the circle in, the circle out
             grid = grid.full(n_out)
+        elif (g.covers() or g.circle) and s * (n_out - 1) + eff // d + 1 >= n_in:
+            grid = dataclasses.replace(grid, circle=True)  # reads all of its input
         return u, (0, 0), grid, length
     u, w = V.window(V.Spatial(u, grids, shape), a)
     natural = u.shape[a] + d * (lo + hi) - eff

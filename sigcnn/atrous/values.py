@@ -57,6 +57,12 @@ class Grid:
             support may run past [0, L) and is read modulo L.
         period: L (the input length along `axis`) when u has length L and is
             exactly shift-equivariant along it, else None.
+        circle: for a periodic grid whose support does not cover the circle: the
+            support is shorter only because a VALID window op that reads all of
+            its periodic input cut it to the à trous network's extent; every
+            position of u is still the response to a shifted input, so an output
+            leaf shows the whole circle (readers of the support, such as zero
+            padding, keep to the support).
     """
 
     axis: int
@@ -67,6 +73,11 @@ class Grid:
     hi: int = 1
     period: int | None = None
     uniform: bool = False  # u is constant along the axis (a repeated sample)
+    circle: bool = False
+
+    def __post_init__(self):
+        if self.circle and (not self.period or self.hi - self.lo >= self.period):
+            object.__setattr__(self, "circle", False)  # one form per lattice
 
     def last(self, n: int) -> int:
         """Position of strided sample n - 1."""
