@@ -112,19 +112,24 @@ def compile_fn(fn, *args) -> Timed:
 
 
 def untiled_flops(fn, *args) -> float:
-    """XLA's FLOP count of `fn` lowered with every convolution in one call."""
+    """XLA's FLOP count of `fn` lowered with every convolution in one call, in the
+    dilated form."""
     import os
 
-    saved = os.environ.get("SIGCNN_TILE_POSITIONS")
-    os.environ["SIGCNN_TILE_POSITIONS"] = "0"  # the default Tiling() reads it
+    # The default Tiling() reads these: one call per convolution, as a
+    # convolution (not as matrix products), so every form counts alike.
+    env = {"SIGCNN_TILE_POSITIONS": "0", "SIGCNN_CONV_FORM": "dilated"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         # A fresh wrapper: jax.jit caches traces per function object.
         return flops(jax.jit(lambda *a: fn(*a)).lower(*args))
     finally:
-        if saved is None:
-            del os.environ["SIGCNN_TILE_POSITIONS"]
-        else:
-            os.environ["SIGCNN_TILE_POSITIONS"] = saved
+        for k, v in saved.items():
+            if v is None:
+                del os.environ[k]
+            else:
+                os.environ[k] = v
 
 
 def steady(call, *, repeat: int, warmup: bool = True) -> float:
@@ -141,9 +146,12 @@ def matmul_peak(*, n: int = 2048, repeat: int = 10) -> dict:
     a = jax.random.normal(key_a, (n, n), jnp.float32)
     b = jax.random.normal(key_b, (n, n), jnp.float32)
     timed = compile_fn(lambda p, q: p @ q, a, b)
+    cpu0 = time.process_time()
     seconds = steady(lambda: timed(a, b), repeat=repeat)
+    cpu_s = (time.process_time() - cpu0) / (repeat + 1)  # the warm-up counts too
     return dict(n=n, seconds=seconds, flops=2.0 * n ** 3,
                 gflops_per_s=2.0 * n ** 3 / seconds / 1e9,
+                cpu_seconds_per_call=cpu_s,
                 load_average_1min=load_average())
 
 
