@@ -255,3 +255,129 @@ def test_valid_op_output_keeps_extent_or_circle():
         rows, cols = (2 * np.arange(4) - t[0]) % 8, (2 * np.arange(3) - t[1]) % 6
         _close(np.asarray(r2)[:, rows][:, :, cols],
                pool(jnp.roll(x, t, axis=(1, 2))), f"r2 vs f(roll(x, {t}))")
+
+
+# --------------------------------------------------------------------------------------
+# A value whose support covers the circle (a VALID op with a 1-tap window along an
+# axis keeps all of x there; a circularly padded layer's output covers it too): its
+# support is still the à trous extent, and zero padding after it puts its zeros
+# right after that extent, not after wrapped values. (Found by the grammar's
+# property test, as above.)
+# --------------------------------------------------------------------------------------
+
+
+def _np_gelu(y):  # jax.nn.gelu's default (tanh) form
+    return 0.5 * y * (1 + np.tanh(np.sqrt(2 / np.pi) * (y + 0.044715 * y ** 3)))
+
+
+def _nhwc_conv(y, w, stride, padding, groups=1):
+    return lax.conv_general_dilated(y, w, stride, padding, feature_group_count=groups,
+                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _grammar_example(p):
+    """The network found: an NCHW conv with a 1 x 3 dilated window (1 tap along H,
+    so VALID there: it keeps all of H, the circle) after jnp zero padding along W;
+    a flax VALID max pool; a grouped 1 x 1 conv; an average pool with lax zero
+    pairs."""
+    import flax.linen as nn
+
+    def f(x):
+        y = jnp.pad(jnp.transpose(x, (0, 3, 1, 2)), ((0, 0), (0, 0), (0, 0), (2, 2)))
+        y = lax.conv_general_dilated(y, jnp.transpose(p["w1"], (3, 2, 0, 1)), (2, 3),
+                                     "VALID", rhs_dilation=(1, 2),
+                                     dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        y = jax.nn.relu(jnp.transpose(y, (0, 2, 3, 1)) + p["b1"])
+        y = nn.max_pool(y, (3, 3), strides=(1, 1), padding="VALID")
+        y = jax.nn.gelu(_nhwc_conv(y, p["w2"], (1, 1), "VALID", groups=2) + p["b2"])
+        y = lax.reduce_window(y, 0.0, lax.add, (1, 2, 2, 1), (1, 2, 2, 1),
+                              ((0, 0), (0, 1), (0, 1), (0, 0)))
+        return y / 4
+
+    def ref(x):
+        y = _np_conv(x, p["w1"], (1, 2), ((0, 0), (2, 2))) + p["b1"]
+        y = _np_pool(np.maximum(y, 0), "max", (3, 3), (2, 3))
+        y = _np_gelu(_np_conv(y, p["w2"], (1, 1), groups=2) + p["b2"])
+        return _np_pool(y, "avg", (2, 2), (2, 3), ((0, 2), (0, 3)))
+
+    return f, ref, (4, 6)
+
+
+def _one_tap_valid(p):
+    """A 1 x 1 VALID conv at stride 2 (its support: all of x), then a 3 x 3 conv
+    with lax zero pairs."""
+    def f(x):
+        y = jnp.tanh(_nhwc_conv(x, p["w1"], (2, 2), "VALID") + p["b1"])
+        return _nhwc_conv(y, p["w2"], (1, 1), ((1, 1), (1, 1)))
+
+    def ref(x):
+        y = np.tanh(_np_conv(x, p["w1"], (1, 1)) + p["b1"])
+        return _np_conv(y, p["w2"], (2, 2), ((2, 2), (2, 2)))
+
+    return f, ref, (2, 2)
+
+
+def _wrap_then_zero(p, pool=False):
+    """Circular padding (jnp.pad wrap) and a 3 x 3 conv at stride 2, optionally a
+    VALID 2 x 2 average pool, then a 3 x 3 conv after jnp zero padding."""
+    def f(x):
+        y = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="wrap")
+        y = jnp.tanh(_nhwc_conv(y, p["w1"], (2, 2), "VALID") + p["b1"])
+        if pool:
+            y = lax.reduce_window(y, 0.0, lax.add, (1, 2, 2, 1), (1, 1, 1, 1),
+                                  "VALID") / 4
+        y = jnp.pad(y, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        return _nhwc_conv(y, p["w2"], (1, 1), "VALID")
+
+    def ref(x):
+        y = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="wrap")
+        y = np.tanh(_np_conv(y, p["w1"], (1, 1)) + p["b1"])
+        if pool:
+            y = _np_pool(y, "avg", (2, 2), (2, 2))
+        return _np_conv(y, p["w2"], (2, 2), ((2, 2), (2, 2)))
+
+    return f, ref, (2, 2)
+
+
+COVERING = [
+    # network, (H, W), the axes along which the polyphase property holds (zero
+    # padding after the first stride, VALID ops before it)
+    ("grammar_example", (15, 9), "H"),
+    ("one_tap_valid", (15, 9), "HW"),
+    ("one_tap_valid", (16, 8), "HW"),
+    ("wrap_then_zero", (16, 12), ""),
+    ("wrap_pool_then_zero", (16, 12), ""),
+]
+
+
+def _covering_params(name, seed=3):
+    rng = np.random.default_rng(seed)
+    if name == "grammar_example":
+        return {"w1": _he(rng, (1, 3, CIN, 4)), "b1": _he(rng, (4,)),
+                "w2": _he(rng, (1, 1, 2, 4)), "b2": _he(rng, (4,))}
+    k = (1, 1) if name == "one_tap_valid" else (3, 3)
+    return {"w1": _he(rng, k + (CIN, 3)), "b1": _he(rng, (3,)),
+            "w2": _he(rng, (3, 3, 3, 2))}
+
+
+@pytest.mark.parametrize("name, hw, polyphase", COVERING,
+                         ids=[f"{c[0]}-{c[1][0]}x{c[1][1]}" for c in COVERING])
+def test_covering_value_then_zero_padding(name, hw, polyphase):
+    p = _covering_params(name)
+    build = {"grammar_example": _grammar_example, "one_tap_valid": _one_tap_valid,
+             "wrap_then_zero": _wrap_then_zero,
+             "wrap_pool_then_zero": lambda p: _wrap_then_zero(p, pool=True)}[name]
+    f, atrous, s = build(p)
+    f = jax.jit(f)
+    x = jnp.asarray(np.random.default_rng(4).standard_normal((2,) + hw + (CIN,)),
+                    jnp.float32)
+    ref = atrous(np.asarray(x, np.float64))
+    _close(f(x), ref[:, ::s[0], ::s[1]], "f(x) vs the à trous network's samples")
+    # The reference is f's at every phase along those axes.
+    for py in range(s[0] if "H" in polyphase else 1):
+        for px in range(s[1] if "W" in polyphase else 1):
+            _close(f(x[:, py:, px:]), ref[:, py::s[0], px::s[1]],
+                   f"f(x[:, {py}:, {px}:])")
+    r2, stride = sc.undecimate(f)(x)
+    assert tuple(stride) == s
+    _close(r2, ref, "r2 vs the à trous network (every phase, its extent)")

@@ -173,8 +173,6 @@ def reshape(ctx, ins, *, new_sizes, dimensions=None, sharding=None):
             # wrapped values); the split reads all of its input.
             grid = dataclasses.replace(g, stride=d * s, hi=g.hi - d * (s - 1),
                                        circle=g.covers() or g.circle)
-            if grid.covers():
-                grid = grid.full(out_shape[b])
         else:
             length = u.shape[a] - d * (s - 1)
             phases = [lax.slice_in_dim(u, d * q, d * q + length, axis=a)
@@ -195,10 +193,9 @@ def _crop(v: V.Spatial, a: int, start: int, stride: int, count: int) -> V.Spatia
                                stride=g.stride * stride)
     n = v.shape[a]
     whole = start < stride and count == -(-(n - start) // stride)
-    if whole:  # a decimation keeps the support (the circle, if it covers it)
-        if g.covers():
-            grid = grid.full(count)
-    elif count > 0:  # a crop: the kept samples' cells, scaled by the stride
+    # A decimation keeps the support (the à trous extent); a crop keeps the kept
+    # samples' cells, scaled by the stride.
+    if not whole and count > 0:
         lo = grid.phase if start > 0 else g.lo
         hi = grid.last(count) + grid.stride if start + stride * (count - 1) < n - 1 \
             else g.hi
@@ -268,8 +265,6 @@ def _traced_slice(ctx, v, idx, sizes):
             u = lax.concatenate([u, u], a)
             grid = dataclasses.replace(g, lo=g.phase - g.head(),
                                        hi=g.phase + d * (m - 1) + g.tail(n))
-            if m == n and g.covers():
-                grid = grid.full(m)
             starts.append((d * start) % length)
             grids[a] = (grid, length)
         else:

@@ -7,9 +7,9 @@ lies on a grid of stride d * s with the input's phase. Per spatial axis:
 * a periodic input read without padding (the op of a circularly padded layer, or a
   VALID op) is extended around its circle, so the output stays periodic: exactly
   shift-equivariant. Its support shrinks by the window, as the à trous network's
-  extent does, unless it still covers the circle (a circularly padded layer); the
-  positions past it hold wrapped values, which a later zero padding replaces with
-  its zeros;
+  extent does, also when it still covers the circle (a k = 1 VALID op, a
+  circularly padded layer); the positions past it hold wrapped values, which a
+  later zero padding replaces with its zeros;
 * otherwise the op's own padding (zeros, or -inf / the initial value for pooling)
   is applied at full resolution, scaled by d; when the strided op covers its whole
   input (any "SAME"-like padding), the output keeps the input's extent, extending
@@ -52,13 +52,11 @@ def _axis(u, grids, shape, a, n_out, lo, hi, s, eff):
     if g.period and lo == 0 and hi == 0:
         length = g.period
         u = V.take_positions(u, a, np.arange(length + eff) % length)
-        # The support shrinks by the window, as in the à trous network: past it
-        # u holds wrapped values that a later zero padding must not keep.
-        grid = dataclasses.replace(g, stride=d * s, hi=g.hi - eff, circle=False)
-        if grid.covers():  # the circle in, the circle out
-            grid = grid.full(n_out)
-        elif (g.covers() or g.circle) and s * (n_out - 1) + eff // d + 1 >= n_in:
-            grid = dataclasses.replace(grid, circle=True)  # reads all of its input
+        # The support shrinks by the window, as in the à trous network, even if
+        # it still covers the circle: past it u holds wrapped values that a later
+        # zero padding must not keep (the à trous network has its zeros there).
+        reads_all = (g.covers() or g.circle) and s * (n_out - 1) + eff // d + 1 >= n_in
+        grid = dataclasses.replace(g, stride=d * s, hi=g.hi - eff, circle=reads_all)
         return u, (0, 0), grid, length
     u, w = V.window(V.Spatial(u, grids, shape), a)
     natural = u.shape[a] + d * (lo + hi) - eff

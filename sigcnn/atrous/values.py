@@ -54,7 +54,9 @@ class Grid:
         lo, hi: the support: positions lo <= p < hi of u belong to the value (its
             undecimated extent). At most stride - 1 positions precede sample 0 and
             at most stride - 1 follow the last sample. For a periodic grid the
-            support may run past [0, L) and is read modulo L.
+            support may run past [0, L) and is read modulo L; it is the à trous
+            network's extent even when it covers the circle (positions of u past
+            it hold wrapped values, which zero padding after it must not keep).
         period: L (the input length along `axis`) when u has length L and is
             exactly shift-equivariant along it, else None.
         circle: for a periodic grid whose support does not cover the circle: the
@@ -96,11 +98,6 @@ class Grid:
     def covers(self) -> bool:
         """True for a periodic grid whose support is the whole circle."""
         return bool(self.period) and self.hi - self.lo >= self.period
-
-    def full(self, n: int) -> "Grid":
-        """The grid with the largest support the cell invariant allows."""
-        return dataclasses.replace(self, lo=self.phase - self.stride + 1,
-                                   hi=self.last(n) + self.stride)
 
     def clipped(self, n: int) -> "Grid":
         """The grid with its support cut to the cell invariant."""
