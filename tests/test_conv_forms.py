@@ -189,3 +189,36 @@ def test_all_shifts_in_each_form_equal_brute_force(form):
     got = all_shifts(f, x, tiling=Tiling(form=form, positions=31))
     for name in brute:
         np.testing.assert_allclose(got[name], brute[name], **TOL)
+
+
+@pytest.mark.parametrize("contraction", [1, 5, 10**6], ids=["per_tap", "pairs", "all"])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_matmul_tap_groups(contraction, groups, monkeypatch):
+    # The taps are split into products of ceil(contraction / C) taps each (one, two
+    # with a shorter last group, or all nine).
+    monkeypatch.setattr(conv_forms, "_MIN_CONTRACTION", contraction)
+    x, k = _rand((2, 11, 9, 4), 9), _rand((3, 3, 4 // groups, 6), 10)
+    kw = dict(window_strides=(1, 1), padding=((2, 1), (0, 3)), rhs_dilation=(2, 3),
+              dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups)
+    _, params = _conv_eqn(x, k, **kw)
+    got = conv_forms.matmul_conv(x, k, params)
+    np.testing.assert_allclose(got, lax.conv_general_dilated(x, k, **kw), **TOL)
+
+
+def test_matmul_keeps_the_dtype_and_sums_in_float32():
+    x, k = _rand((1, 9, 9, 8), 11), _rand((3, 3, 8, 4), 12)
+    kw = dict(window_strides=(1, 1), padding=((1, 1), (1, 1)), rhs_dilation=(2, 2),
+              dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    xb, kb = x.astype(jnp.bfloat16), k.astype(jnp.bfloat16)
+    _, params = _conv_eqn(xb, kb, **kw)
+    got = conv_forms.matmul_conv(xb, kb, params)
+    assert got.dtype == jnp.bfloat16
+    want = lax.conv_general_dilated(xb.astype(jnp.float32), kb.astype(jnp.float32),
+                                    **kw)
+    np.testing.assert_allclose(got.astype(jnp.float32), want, rtol=1e-2, atol=1e-2)
+
+
+def test_matmul_tiles_run_one_per_loop_step():
+    assert Tiling().loop_width("matmul") == 1
+    assert Tiling(width=3).loop_width("matmul") == 3
+    assert Tiling().loop_width("dilated") >= 1

@@ -22,6 +22,8 @@ primitive, in the manner of JAX's batching rules:
   :mod:`~sigcnn.atrous.sources`: the user's source line of an equation, for
   messages;
 * :mod:`~sigcnn.atrous.tiling`: the CPU tiling setting (:class:`Tiling`);
+  :mod:`~sigcnn.atrous.conv_forms`: the forms of an undecimated convolution
+  (dilated, polyphase, matrix products) and the choice per backend;
 * :mod:`~sigcnn.atrous.precision`: the `precision=` of every convolution and
   matrix product, and the tolerance of the check at each precision;
 * :mod:`~sigcnn.atrous.api`: `undecimate`, `decimation_points`, tracing and the

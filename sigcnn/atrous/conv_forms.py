@@ -18,16 +18,21 @@ equal up to the order of the float summation:
   tap's window starts, so it costs nothing.
 
 Which form runs is :class:`sigcnn.atrous.Tiling`'s ``form``. The default
-``"auto"`` picks per backend (:func:`choose`): on the CPU, "matmul" for
-convolutions with at least `AUTO_MATMUL_CHANNELS` input x output channels per
-group, because XLA:CPU's convolution kernel copies every window of the input
-into a fresh buffer (hundreds of MB for an undecimated VGG layer, paged in anew
-on every call) and ran VGG16's large undecimated layers at a quarter of the speed
-of the same products as matrix multiplications (benchmarks/README.md); smaller
-convolutions keep the primitive, which was faster there. Other backends keep
-"dilated": GPU convolution libraries run a dilated convolution as one call
-without materialising its windows, so neither rewrite removes work there, and
-both add copies of the activations.
+``"auto"`` picks per backend (:func:`choose`):
+
+* CPU: "matmul" for convolutions with at least `AUTO_MATMUL_CHANNELS` input x
+  output channels per group, "dilated" below. XLA:CPU's convolution kernel copies
+  the input windows of each block of outputs into a freshly mapped buffer (252
+  MiB per block of rows of an undecimated 512-channel VGG16 layer at 224 x 224,
+  58 MB per 56 x 56 tile), paged in anew every time; the dense convolution of the
+  polyphase form does the same. Undecimated VGG16 ran about three times faster
+  with its large layers as matrix products (benchmarks/README.md), while its
+  64-channel layers were faster as convolutions.
+* Other backends (GPU, TPU): "dilated". Their convolution libraries run a
+  dilated convolution as one call that reads the windows in place, so neither
+  rewrite removes work there, and both add copies of the activations (the
+  phase transposes, or one window copy per tap group). Not measured here: pass
+  ``Tiling(form="polyphase")`` to try the dense form on such a backend.
 
 References:
     Vaidyanathan, Multirate Systems and Filter Banks, Prentice Hall, 1993

@@ -1,11 +1,14 @@
 """Tiling of large undecimated convolutions (CPU), as an overridable setting.
 
-XLA's CPU convolution loses about three quarters of its throughput once one call
-covers more than about 4096 output positions (batch x spatial; measured on a
-2-core Xeon in benchmarks/README.md). Undecimated convolutions are S^2 times larger
-than their strided originals, so on CPU they are split into batch chunks and
-spatial output tiles; each tile is the same convolution on the input slice it
-reads, so the result equals one call up to the summation order XLA picks.
+XLA's CPU convolution slows down on large outputs. Undecimated convolutions are
+S^2 times larger than their strided originals, so on CPU they are split into
+batch chunks and spatial output tiles of about 4096 positions; each tile is the
+same convolution on the input slice it reads, so the result equals one call up to
+the summation order XLA picks. For large channel counts the convolution kernel
+still copies every input window of a tile into a freshly mapped buffer (58 MB per
+56 x 56 tile of a 512-channel layer), paged in anew for every tile; those
+convolutions therefore run as matrix products on CPU
+(:mod:`sigcnn.atrous.conv_forms`), tiled the same way (benchmarks/README.md).
 
 The thresholds and the form of the convolutions (dilated, polyphase or matrix
 products: :mod:`sigcnn.atrous.conv_forms`) are a :class:`Tiling` value passed as
@@ -50,7 +53,9 @@ class Tiling:
         unrolled: up to this many tiles are separate convolution calls (XLA runs
             them concurrently); more run in a `lax.map` loop so compile time stays
             flat. Default 4, or ``$SIGCNN_TILE_UNROLLED``.
-        width: tiles computed per loop step (default: the usable cores, at most 8).
+        width: tiles computed per loop step (default: the usable cores, at most 8,
+            for convolutions, whose tiles run on about one core each; 1 for the
+            matmul form, whose products use every core).
         backends: backends on which tiling applies (default: CPU only; GPU
             convolutions are fastest as one call).
         form: how each undecimated convolution is computed
@@ -107,9 +112,11 @@ class Tiling:
     def enabled(self, backend: str) -> bool:
         return self.positions > 0 and backend in self.backends
 
-    def loop_width(self) -> int:
+    def loop_width(self, form: str = "dilated") -> int:
         if self.width is not None:
             return max(1, int(self.width))
+        if form == "matmul":
+            return 1
         try:
             cores = len(os.sched_getaffinity(0))
         except (AttributeError, OSError):
@@ -189,7 +196,7 @@ def _canonical(prim, u, rhs, params, axes, tiling, form, backend):
             return _bind1(prim, [v, k], p)[0]
     if not _tiled(u, params, axes, tiling, backend):
         return body(u, rhs, params)
-    return _tiles(body, u, rhs, params, axes, tiling)
+    return _tiles(body, u, rhs, params, axes, tiling, tiling.loop_width(form))
 
 
 def _channels_last(dn, ndim):
@@ -200,9 +207,9 @@ def _channels_last(dn, ndim):
         + tuple(range(ndim - 2)), out_spec=(0, ndim - 1) + spatial)
 
 
-def _tiles(body, u, rhs, params, axes, tiling):
+def _tiles(body, u, rhs, params, axes, tiling, width):
     """tiled_conv's tiles, each ``body(input slice, rhs, params)`` with the
-    padding along `axes` applied beforehand."""
+    padding along `axes` applied beforehand; `width` tiles per loop step."""
     dn = params["dimension_numbers"]
     n = u.shape[dn.lhs_spec[0]]
     pads = list(params["padding"])
@@ -252,8 +259,9 @@ def _tiles(body, u, rhs, params, axes, tiling):
         stacked = jnp.stack([tile(np.unravel_index(i, grid)) for i in range(total)])
     else:
         # A loop keeps compile time flat; one tile's convolution runs on about one
-        # core, so each step computes `width` tiles.
-        width = min(total, tiling.loop_width())
+        # core, so each step computes `width` tiles (one for matrix products,
+        # which use every core).
+        width = min(total, width)
         steps = -(-total // width)
 
         def step(i):
