@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
+from test_shift_runs import _strip
 
 import sigcnn as sc
 from sigcnn import data
@@ -35,12 +36,6 @@ OPTS = dict(protocols=("crop", "circular"), n_pairs=3, sweep_images=2, chunk=24,
             n_resamples=50, consistency="crop")
 
 
-def _strip(v):
-    if isinstance(v, dict):
-        return {k: _strip(u) for k, u in v.items() if k != "seconds"}
-    if isinstance(v, list):
-        return [_strip(u) for u in v]
-    return v
 
 
 def tiny_logits(x):
