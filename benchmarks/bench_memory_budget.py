@@ -94,13 +94,13 @@ def _child(n: int, size: int, budget: int | None) -> dict:
                                            np.arange(out.shape[2]), indexing="ij"),
                                -1).reshape(-1, 2).astype(np.int64),
             tuple(out.shape[1:3]), None, es.Tiling(), None)
-    one = es._peak_bytes(f, x[:1], plan, None)
+    one = es._peak_bytes(f, x[:1], plan, None)[0]
     chunk = n
     if budget is not None:     # the chunk all_shifts chose
         chunk = es._by_budget(f, x, es._trace(f, x)[0], plan, budget, None)[1].shape[0]
     return dict(budget=budget, chunk=chunk, grid=list(out.shape[1:3]), one=one,
                 calls=-(-n // chunk),
-                estimate=es._peak_bytes(f, x[:chunk], plan, None),
+                estimate=es._peak_bytes(f, x[:chunk], plan, None)[0],
                 measured=s.peak - before, outputs=out_bytes, seconds=seconds)
 
 

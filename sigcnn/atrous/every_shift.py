@@ -9,6 +9,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -298,19 +299,23 @@ def _program(closed, x, plan):
 CPU_TEMP_FACTOR = 4.0
 
 
-def _peak_bytes(f, x, plan, precision) -> int:
+def _peak_bytes(f, x, plan, precision):
     """Peak memory of one call on x: arguments + temporaries + outputs, from XLA's
-    memory analysis (temporaries times `CPU_TEMP_FACTOR` on the CPU)."""
+    memory analysis (temporaries times `CPU_TEMP_FACTOR` on the CPU).
+
+    Returns (bytes, call): call(x) runs the executable that was measured."""
     closed, _ = _trace(f, x, precision)
-    run = _program(closed, x, plan).run
-    m = run.lower(list(closed.consts), x).compile().memory_analysis()
+    consts = list(closed.consts)
+    compiled = _program(closed, x, plan).run.lower(consts, x).compile()
+    m = compiled.memory_analysis()
     if m is None:
         raise ValueError("`max_bytes` needs XLA's memory analysis, which this "
                          f"backend ({jax.default_backend()}) does not provide.")
     temp = m.temp_size_in_bytes * (CPU_TEMP_FACTOR if jax.default_backend() == "cpu"
                                    else 1.0)
-    return int(m.argument_size_in_bytes + temp + m.output_size_in_bytes
+    need = int(m.argument_size_in_bytes + temp + m.output_size_in_bytes
                - m.alias_size_in_bytes)
+    return need, lambda xc: compiled(consts, xc)
 
 
 def _by_budget(f, x, closed, plan, max_bytes, precision):
@@ -324,7 +329,13 @@ def _by_budget(f, x, closed, plan, max_bytes, precision):
     is f traced on all of x. Returns (leaves, first chunk, f traced on it).
     """
     n = x.shape[0]
-    one = _peak_bytes(f, x[:1], plan, precision)
+    calls = {}                   # batch size -> the executable measured at it
+
+    def peak(b):
+        need, calls[b] = _peak_bytes(f, x[:b], plan, precision)
+        return need
+
+    one = peak(1)
     if one > max_bytes:
         hint = (" or a smaller `chunk` (fewer shifts at once)" if plan[0] == "brute"
                 else " or method=\"brute\" with a small `chunk`")
@@ -332,15 +343,17 @@ def _by_budget(f, x, closed, plan, max_bytes, precision):
             f"`max_bytes`={max_bytes} is below the {one} bytes that one image needs "
             f"(XLA's estimate for x of shape {(1,) + tuple(x.shape[1:])}): give a "
             f"larger budget{hint}.")
-    slope = max(_peak_bytes(f, x[:2], plan, precision) - one, 1) if n > 1 else 1
+    slope = max(peak(2) - one, 1) if n > 1 else 1
     b = int(min(n, 1 + (max_bytes - one) // slope))
     while b > 2:       # the peak need not stay affine (CPU tiles change with b)
-        need = _peak_bytes(f, x[:b], plan, precision)
+        need = peak(b)
         if need <= max_bytes:
             break
         b = max(2, min(b - 1, int(b * max_bytes / need)))
     if b >= n:
-        return _program(closed, x, plan).run(list(closed.consts), x), x, closed
+        call = calls.get(n) or functools.partial(_program(closed, x, plan).run,
+                                                 list(closed.consts))
+        return call(x), x, closed
     for m in (b, b + 1):        # chunks concatenate only along a batch axis
         spec = jax.ShapeDtypeStruct((m,) + tuple(x.shape[1:]), x.dtype)
         bad = [leaf.shape for leaf in jax.tree.leaves(jax.eval_shape(f, spec))
@@ -351,14 +364,14 @@ def _by_budget(f, x, closed, plan, max_bytes, precision):
                 f"needs every leaf of f(x) to have x's batch axis first; f of "
                 f"{m} images gives leaves of shapes {bad}. Pass max_bytes=None.")
     closed, _ = _trace(f, x[:b], precision)
-    run = _program(closed, x[:b], plan).run
-    consts = list(closed.consts)
+    run = calls.get(b) or functools.partial(_program(closed, x[:b], plan).run,
+                                            list(closed.consts))
     parts = []
     for i in range(0, n, b):
         xc = x[i:i + b]
         if xc.shape[0] < b:
             xc = jnp.concatenate([xc, jnp.repeat(xc[-1:], b - xc.shape[0], axis=0)])
-        outs = run(consts, xc)
+        outs = run(xc)
         parts.append([a[:min(b, n - i)] for a in outs])
     return [jnp.concatenate(p) for p in zip(*parts)], x[:b], closed
 
