@@ -33,7 +33,7 @@ NETS = [pytest.param("resnet18", "layer2", 8, False, id="resnet18"),
         pytest.param("vgg11", "features.10", 8, None, id="vgg11"),
         pytest.param("mobilenet_v2", "features.6", 8, None, id="mobilenet_v2"),
         pytest.param("densenet121", "features.denseblock2", 8, None,
-                     id="densenet121")]
+                     id="densenet121", marks=pytest.mark.slow)]
 
 
 @pytest.fixture(scope="module")

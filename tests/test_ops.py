@@ -607,6 +607,22 @@ def _numpy_max_pool_grad(xp, window, stride, dilation, g):
     return out
 
 
+def _vjp_at(f, args, g):
+    """(f(*args), f's VJP at the cotangent g) in one compiled call: eager VJPs
+    compile every primitive on its own, which makes small tests slow."""
+    def run(args, g):
+        y, vjp = jax.vjp(f, *args)
+        return y, vjp(g)
+    return jax.jit(run)(tuple(args), g)
+
+
+def _vjp_at_random_cotangent(f, args, rng):
+    """f(*args), a float32 cotangent g drawn from rng, and f's VJP at g."""
+    g = jnp.asarray(rng.normal(size=jax.eval_shape(f, *args).shape), jnp.float32)
+    y, grads = _vjp_at(f, args, g)
+    return y, g, grads
+
+
 @pytest.mark.parametrize("window,stride,dilation,padding", [
     ((2, 2), (2, 2), (1, 1), "zero"), ((3, 3), (2, 2), (1, 1), "circular"),
     ((2, 3), (1, 2), (2, 1), "reflect"), ((3, 2), (1, 1), (2, 3), "valid")])
@@ -621,9 +637,8 @@ def test_max_pool_gradient_matches_first_maximum_rule(window, stride, dilation,
         x = np.maximum(np.round(x), 0).astype(np.float32)
     f = lambda x: ops.max_pool(x, window=window, stride=stride,   # noqa: E731
                                dilation=dilation, padding=padding)
-    y, vjp = jax.vjp(f, jnp.asarray(x))
-    g = rng.normal(size=y.shape).astype(np.float32)
-    got = np.asarray(vjp(jnp.asarray(g))[0])
+    _, g, (got,) = _vjp_at_random_cotangent(f, (jnp.asarray(x),), rng)
+    g, got = np.asarray(g), np.asarray(got)
     xp, unpad = jax.vjp(lambda x: ops._pad(x, window, dilation, padding),
                         jnp.asarray(x))
     want_p = _numpy_max_pool_grad(np.asarray(xp), window, stride, dilation, g)
@@ -633,7 +648,7 @@ def test_max_pool_gradient_matches_first_maximum_rule(window, stride, dilation,
         ref_f = lambda x: lax.reduce_window(                      # noqa: E731
             ops._pad(x, window, dilation, padding), -jnp.inf, lax.max,
             (1, *window, 1), (1, *stride, 1), "VALID")
-        theirs = jax.vjp(ref_f, jnp.asarray(x))[1](jnp.asarray(g))[0]
+        theirs = _vjp_at(ref_f, (jnp.asarray(x),), jnp.asarray(g))[1][0]
         np.testing.assert_allclose(got, np.asarray(theirs), rtol=1e-6, atol=1e-6)
 
 
@@ -669,11 +684,10 @@ def test_conv_gradients_match_jax_transposes(stride, dilation, padding, groups,
     ours = lambda x, k: ops.conv(x, k, stride=stride, dilation=dilation,  # noqa: E731
                                  padding=padding)
     theirs = lambda x, k: _lax_conv_ref(x, k, stride, dilation, padding)  # noqa: E731
-    y, vjp = jax.vjp(ours, x, k)
-    y_ref, vjp_ref = jax.vjp(theirs, x, k)
+    y, g, grads = _vjp_at_random_cotangent(ours, (x, k), rng)
+    y_ref, grads_ref = _vjp_at(theirs, (x, k), g)
     np.testing.assert_allclose(y, y_ref, rtol=1e-6, atol=1e-6)
-    g = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
-    for got, want in zip(vjp(g), vjp_ref(g)):
+    for got, want in zip(grads, grads_ref):
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
 
 
@@ -712,11 +726,10 @@ def test_blur_pool_gradient_matches_jax_transpose(padding, size, stride, dilatio
     k = jnp.asarray(np.tile(k2[:, :, None, None], (1, 1, 1, 3)), jnp.float32)
     ref_f = lambda x: _lax_conv_ref(x, k, ops.as_pair("stride", stride), d2,  # noqa: E731
                                     padding)
-    y, vjp = jax.vjp(f, x)
-    y_ref, vjp_ref = jax.vjp(ref_f, x)
+    y, g, (dx,) = _vjp_at_random_cotangent(f, (x,), rng)
+    y_ref, (dx_ref,) = _vjp_at(ref_f, (x,), g)
     np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-6)
-    g = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
-    np.testing.assert_allclose(vjp(g)[0], vjp_ref(g)[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("padding", ["circular", "reflect"])

@@ -35,7 +35,7 @@ def onet():
 def test_pretrained_onet_through_from_keras_recognises_faces(onet):
     model, x, y = onet
     apply, params = from_keras(model)
-    out = apply(params, jnp.asarray(x))
+    out = jax.jit(apply)(params, jnp.asarray(x))
     ref = model(x, training=False)
     for a, b in zip(out, ref):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5,
@@ -51,7 +51,7 @@ def test_pretrained_onet_spectra_and_exact_undecimation(onet):
     f = functools.partial(tapply, tparams)
     xs = jnp.asarray(x[:2])
     r2, strides = undecimate(f)(xs)
-    ref = f(xs)
+    ref = jax.jit(f)(xs)
     for name in P.ONET_TAPS:
         sy, sx = strides[name]
         got = np.asarray(r2[name][:, ::sy, ::sx])
@@ -91,7 +91,7 @@ def test_pretrained_onet_shift_test_on_real_photographs(onet, tmp_path):
     assert a.invariant_fraction < 1.0
     rolls = [(ty, tx) for ty in range(8) for tx in range(8)]
     frames = np.stack([np.roll(x, r, axis=(1, 2)) for r in rolls], axis=1)
-    top = np.asarray(jnp.argmax(log_p(jnp.asarray(
+    top = np.asarray(jnp.argmax(jax.jit(log_p)(jnp.asarray(
         frames.reshape((-1,) + x.shape[1:]))), -1)).reshape(len(x), len(rolls))
     invariant = (top == top[:, :1]).all(axis=1)
     assert a.invariant_fraction == pytest.approx(invariant.mean())
