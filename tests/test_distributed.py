@@ -15,8 +15,8 @@ import subprocess
 import time
 
 import pytest
-from test_streaming import NET, _env, _strip, write_pngs
 from test_streaming import _command as _streaming_command
+from test_streaming import _env, _strip, net_and_images
 
 from sigcnn import cli
 
@@ -67,11 +67,7 @@ def test_help_explains_the_processes_and_the_read_ahead(capsys):
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    pytest.importorskip("torch")
-    root = tmp_path_factory.mktemp("dist")
-    (root / "stream_tinynet.py").write_text(NET)
-    write_pngs(root / "imgs", 240, classes=("c0", "c1", "c2"), seed=2)
-    return root
+    return net_and_images(tmp_path_factory.mktemp("dist"), 240, seed=2)
 
 
 def _command(root, out, *extra):

@@ -294,13 +294,18 @@ NET = textwrap.dedent('''
 ''')
 
 
+def net_and_images(root, n, *, seed):
+    """`root`/stream_tinynet.py (the torch network NET) and `root`/imgs, n labelled
+    PNGs in three classes; returns root. Skips without torch."""
+    pytest.importorskip("torch")
+    (root / "stream_tinynet.py").write_text(NET)
+    write_pngs(root / "imgs", n, classes=("c0", "c1", "c2"), seed=seed)
+    return root
+
+
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
-    pytest.importorskip("torch")
-    root = tmp_path_factory.mktemp("big")
-    (root / "stream_tinynet.py").write_text(NET)
-    write_pngs(root / "imgs", 2000, classes=("c0", "c1", "c2"), seed=1)
-    return root
+    return net_and_images(tmp_path_factory.mktemp("big"), 2000, seed=1)
 
 
 def _command(root, out, *extra, chunk_images=50):
