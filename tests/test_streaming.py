@@ -240,6 +240,37 @@ def test_stream_reads_in_order_and_refuses_bad_indices(folder):
         folder.stream(prefetch=-2)
 
 
+_INTERRUPT = textwrap.dedent("""
+    import os, signal, time
+    from sigcnn.cli._common import interrupt_between_steps
+    with interrupt_between_steps() as check:
+        check()                                    # nothing pending: no-op
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)                            # the handler runs: a flag only
+        print("ran on")
+        try:
+            check()
+        except KeyboardInterrupt:
+            print("check raised")
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+            print("second lost")
+        except KeyboardInterrupt:
+            print("second raised")
+    print("restored", signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+""")
+
+
+def test_ctrl_c_waits_for_the_next_step_and_twice_stops_at_once():
+    run = subprocess.run([sys.executable, "-c", _INTERRUPT], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split("\n")[:4] == ["ran on", "check raised", "second raised",
+                                           "restored True"]
+    assert "stopping at the next step (Ctrl-C again stops at once)" in run.stderr
+
+
 def test_progress_shows_images_and_image_shifts_per_second():
     log = io.StringIO()
     with Progress(stream=log) as progress:

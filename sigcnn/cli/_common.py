@@ -4,10 +4,13 @@ external-network and image-folder flags, and progress lines."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
+import signal
 import sys
-from typing import Sequence
+import threading
+from typing import Callable, Iterator, Sequence
 
 from sigcnn._format import render_table
 from sigcnn._io import atomic_write_json
@@ -16,8 +19,48 @@ from sigcnn._progress import Progress
 __all__ = ["Progress", "error_message", "add_distributed_args", "add_external_args",
            "add_folder_args", "add_preprocessing_args", "check_distributed_flags",
            "check_external_flags", "check_out_dir", "external_given",
-           "format_table", "join_processes", "nonnegative_int", "open_external",
+           "format_table", "interrupt_between_steps", "join_processes",
+           "nonnegative_int", "open_external",
            "open_folder", "positive_float", "positive_int", "say", "write_json"]
+
+
+@contextlib.contextmanager
+def interrupt_between_steps() -> Iterator[Callable[[], None]]:
+    """Ctrl-C that stops a long job at its next step, never lost on the way.
+
+    Python raises KeyboardInterrupt wherever the main thread happens to be; when
+    that is a garbage-collection callback (JAX registers one) or a C extension that
+    clears pending errors, the exception is printed or dropped and the job runs
+    on (jax-ml/jax#18246). Inside this block the first SIGINT only sets a flag, and
+    the returned ``check()`` raises KeyboardInterrupt where the job calls it
+    (between steps: the progress callback). A second SIGINT raises at once.
+    Outside the main thread the block changes nothing.
+
+    Yields:
+      check: a function of no arguments that raises KeyboardInterrupt once a
+      SIGINT arrived.
+    """
+    pending = threading.Event()
+
+    def check() -> None:
+        if pending.is_set():
+            raise KeyboardInterrupt
+
+    def on_sigint(signum, frame):
+        if pending.is_set():
+            raise KeyboardInterrupt
+        pending.set()
+        print("\nstopping at the next step (Ctrl-C again stops at once)",
+              file=sys.stderr, flush=True)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield check
+        return
+    before = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def format_table(rows: Sequence[Sequence[str]],

@@ -21,6 +21,7 @@ from sigcnn.cli._common import (
     check_external_flags,
     check_out_dir,
     external_given,
+    interrupt_between_steps,
     join_processes,
     nonnegative_int,
     open_external,
@@ -218,12 +219,17 @@ def _run_external(args, parser, protocols) -> int:
                    sweep_images=args.sweep_images or None, chunk=args.batch)
     identity = {"label": net.label, "source": net.source,
                 "preprocessing": folder.preprocessing}
-    with Progress(prefix=f"  [{index}] " if count > 1 else "  ") as progress:
+    with Progress(prefix=f"  [{index}] " if count > 1 else "  ") as progress, \
+            interrupt_between_steps() as check:
+        def step(*args_):            # Ctrl-C takes effect here, between steps
+            check()
+            progress(*args_)
+
         try:
             result = shift_test.resumable_shift_test(
                 net.f, folder, key=jax.random.key(args.seed), work_dir=work_dir,
                 chunk_images=args.chunk_images, identity=identity,
-                progress=progress, read_threads=args.read_threads,
+                progress=step, read_threads=args.read_threads,
                 prefetch=args.prefetch, process_index=index, process_count=count,
                 wait_timeout=args.wait_timeout, **options)
         except TimeoutError as e:             # another process stopped
