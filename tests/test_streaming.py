@@ -240,6 +240,13 @@ def test_stream_reads_in_order_and_refuses_bad_indices(folder):
         folder.stream(prefetch=-2)
 
 
+def _default_sigint():
+    """For Popen(preexec_fn=...): the child starts with SIGINT's default action,
+    so that its Python raises KeyboardInterrupt even when this test runs in a
+    process that ignores SIGINT (a background job of a script)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 _INTERRUPT = textwrap.dedent("""
     import os, signal, time
     from sigcnn.cli._common import interrupt_between_steps
@@ -259,16 +266,23 @@ _INTERRUPT = textwrap.dedent("""
         except KeyboardInterrupt:
             print("second raised")
     print("restored", signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C ignored stays ignored
+    with interrupt_between_steps() as check:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+        check()
+    print("ignored", signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
 """)
 
 
 def test_ctrl_c_waits_for_the_next_step_and_twice_stops_at_once():
     run = subprocess.run([sys.executable, "-c", _INTERRUPT], capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=120, preexec_fn=_default_sigint)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.split("\n")[:4] == ["ran on", "check raised", "second raised",
-                                           "restored True"]
-    assert "stopping at the next step (Ctrl-C again stops at once)" in run.stderr
+    assert run.stdout.split("\n")[:5] == ["ran on", "check raised", "second raised",
+                                           "restored True", "ignored True"]
+    assert run.stderr.count("stopping at the next step (Ctrl-C again stops at "
+                            "once)") == 1
 
 
 def test_progress_shows_images_and_image_shifts_per_second():
@@ -364,7 +378,7 @@ def _start_and_stop(root, out, sig, after: int):
     """Starts the command, sends `sig` once `after` chunks are on disk."""
     proc = subprocess.Popen(_command(root, out), env=_env(root), cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 300
     while _finished(out) < after and proc.poll() is None:
         assert time.monotonic() < deadline, "no chunk written in 300 s"

@@ -34,7 +34,9 @@ def interrupt_between_steps() -> Iterator[Callable[[], None]]:
     on (jax-ml/jax#18246). Inside this block the first SIGINT only sets a flag, and
     the returned ``check()`` raises KeyboardInterrupt where the job calls it
     (between steps: the progress callback). A second SIGINT raises at once.
-    Outside the main thread the block changes nothing.
+    Outside the main thread, or where SIGINT does not raise KeyboardInterrupt
+    (ignored, as for a command started in the background by a script, or taken
+    by an embedding program), the block changes nothing.
 
     Yields:
       check: a function of no arguments that raises KeyboardInterrupt once a
@@ -53,7 +55,8 @@ def interrupt_between_steps() -> Iterator[Callable[[], None]]:
         print("\nstopping at the next step (Ctrl-C again stops at once)",
               file=sys.stderr, flush=True)
 
-    if threading.current_thread() is not threading.main_thread():
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
         yield check
         return
     before = signal.signal(signal.SIGINT, on_sigint)
