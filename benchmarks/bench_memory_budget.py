@@ -97,7 +97,7 @@ def _child(n: int, size: int, budget: int | None) -> dict:
     one = es._peak_bytes(f, x[:1], plan, None)[0]
     chunk = n
     if budget is not None:     # the chunk all_shifts chose
-        chunk = es._by_budget(f, x, es._trace(f, x)[0], plan, budget, None)[1].shape[0]
+        chunk = es._by_budget(f, x, plan, budget, None)[1].shape[0]
     return dict(budget=budget, chunk=chunk, grid=list(out.shape[1:3]), one=one,
                 calls=-(-n // chunk),
                 estimate=es._peak_bytes(f, x[:chunk], plan, None)[0],

@@ -24,7 +24,7 @@ def test_chunks_fit_the_budget_and_equal_one_call(method):
     plan = (method, np.array([[0, 0], [1, 2], [3, 1]]), None, None, es.Tiling(), None)
     one, two = (es._peak_bytes(_f, _X[:m], plan, None)[0] for m in (1, 2))
     budget = one + (two - one) + (two - one) // 2      # room for 2 images, not 3
-    leaves, first, _ = es._by_budget(_f, _X, es._trace(_f, _X)[0], plan, budget, None)
+    leaves, first, _ = es._by_budget(_f, _X, plan, budget, None)
     b = first.shape[0]
     assert b == 2
     assert (es._peak_bytes(_f, _X[:b], plan, None)[0] <= budget

@@ -9,7 +9,6 @@ References:
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable
 
 import jax
@@ -303,7 +302,8 @@ def _peak_bytes(f, x, plan, precision):
     """Peak memory of one call on x: arguments + temporaries + outputs, from XLA's
     memory analysis (temporaries times `CPU_TEMP_FACTOR` on the CPU).
 
-    Returns (bytes, call): call(x) runs the executable that was measured."""
+    Returns (bytes, call, closed): call(x) runs the executable that was measured,
+    closed is f traced on x."""
     closed, _ = _trace(f, x, precision)
     consts = list(closed.consts)
     compiled = _program(closed, x, plan).run.lower(consts, x).compile()
@@ -315,24 +315,24 @@ def _peak_bytes(f, x, plan, precision):
                                    else 1.0)
     need = int(m.argument_size_in_bytes + temp + m.output_size_in_bytes
                - m.alias_size_in_bytes)
-    return need, lambda xc: compiled(consts, xc)
+    return need, lambda xc: compiled(consts, xc), closed
 
 
-def _by_budget(f, x, closed, plan, max_bytes, precision):
+def _by_budget(f, x, plan, max_bytes, precision):
     """Leaves of all_shifts over batch chunks whose calls fit in `max_bytes`.
 
     The peak of one call is about affine in its batch size b (the parameters and
     the compiled constants, plus b images' activations): it is measured at b = 1
     and 2, the largest b whose affine estimate fits is taken, and b is lowered
     until the peak measured at b itself fits. The last chunk is padded
-    with copies of its last image, so one program serves every chunk. `closed`
-    is f traced on all of x. Returns (leaves, first chunk, f traced on it).
+    with copies of its last image, so one program serves every chunk. Returns
+    (leaves, first chunk, f traced on it).
     """
     n = x.shape[0]
-    calls = {}                   # batch size -> the executable measured at it
+    measured = {}           # batch size -> (its measured executable, f traced)
 
     def peak(b):
-        need, calls[b] = _peak_bytes(f, x[:b], plan, precision)
+        need, *measured[b] = _peak_bytes(f, x[:b], plan, precision)
         return need
 
     one = peak(1)
@@ -350,10 +350,9 @@ def _by_budget(f, x, closed, plan, max_bytes, precision):
         if need <= max_bytes:
             break
         b = max(2, min(b - 1, int(b * max_bytes / need)))
+    run, closed = measured[b]        # every b the search can end on was measured
     if b >= n:
-        call = calls.get(n) or functools.partial(_program(closed, x, plan).run,
-                                                 list(closed.consts))
-        return call(x), x, closed
+        return run(x), x, closed
     for m in (b, b + 1):        # chunks concatenate only along a batch axis
         spec = jax.ShapeDtypeStruct((m,) + tuple(x.shape[1:]), x.dtype)
         bad = [leaf.shape for leaf in jax.tree.leaves(jax.eval_shape(f, spec))
@@ -363,9 +362,6 @@ def _by_budget(f, x, closed, plan, max_bytes, precision):
                 f"`max_bytes` splits the batch into chunks of {b} images, which "
                 f"needs every leaf of f(x) to have x's batch axis first; f of "
                 f"{m} images gives leaves of shapes {bad}. Pass max_bytes=None.")
-    closed, _ = _trace(f, x[:b], precision)
-    run = calls.get(b) or functools.partial(_program(closed, x[:b], plan).run,
-                                            list(closed.consts))
     parts = []
     for i in range(0, n, b):
         xc = x[i:i + b]
@@ -530,7 +526,7 @@ def all_shifts(f: Callable[[jax.Array], Any], x, *, method: str = "atrous",
         leaves = _program(closed, x, plan).run(list(closed.consts), x)
         done = x
     else:
-        leaves, done, closed = _by_budget(f, x, closed, plan, max_bytes, precision)
+        leaves, done, closed = _by_budget(f, x, plan, max_bytes, precision)
     if check and method == "atrous":
         if any(isinstance(a, jax.core.Tracer) for a in leaves):
             raise ValueError("`check` needs concrete results: call all_shifts(..., "
